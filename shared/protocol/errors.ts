@@ -1,0 +1,53 @@
+/**
+ * Every rejection this project sends is a `CallbackError`: a stable `code`, the HTTP status that goes
+ * with it, and a message that names the likely cause. OSS only distinguishes 200 from "anything else"
+ * (the uploader then gets HTTP 203 `CallbackFailed`), so the status is for people reading logs and
+ * for the uploader's SDK, which receives our JSON body unchanged.
+ */
+
+/** The codes the protocol core and the runtime adapters use. Jobs may add their own (e.g. `QuotaExceeded`). */
+export const ERROR_STATUS = {
+  MethodNotAllowed: 405,
+  NotFound: 404,
+  InvalidEvent: 400,
+  SignatureMissing: 401,
+  SignatureInvalid: 401,
+  PublicKeyUrlForbidden: 403,
+  PublicKeyUnavailable: 502,
+  UnsupportedContentType: 415,
+  BodyTooLarge: 413,
+  MalformedBody: 400,
+  InvalidPayload: 422,
+  BucketNotAllowed: 403,
+  StoreUnavailable: 503,
+  DeadlineExceeded: 504,
+  Internal: 500,
+} as const;
+
+export type CoreErrorCode = keyof typeof ERROR_STATUS;
+
+export interface CallbackErrorOptions {
+  /** HTTP status; defaults to the table above for core codes and 400 for job codes. */
+  status?: number;
+  cause?: unknown;
+  /** Extra JSON-safe fields added to the error object of the reply (never secrets). */
+  details?: Record<string, unknown>;
+}
+
+export class CallbackError extends Error {
+  readonly code: string;
+  readonly status: number;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: CoreErrorCode | (string & {}), message: string, options: CallbackErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'CallbackError';
+    this.code = code;
+    this.status = options.status ?? (ERROR_STATUS as Record<string, number>)[code] ?? 400;
+    this.details = options.details;
+  }
+}
+
+export function isCallbackError(error: unknown): error is CallbackError {
+  return error instanceof CallbackError;
+}
