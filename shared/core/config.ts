@@ -1,0 +1,103 @@
+/**
+ * Configuration, read once per process from environment variables (FC passes the function's
+ * `environmentVariables` from s.yaml). Every variable is listed in the README.
+ */
+
+export const DEFAULT_DATABASE_URL = 'sqlite:.data/callbacks.db';
+
+export interface PathRule {
+  /** Prefix of the raw path as the function sees it. */
+  seen: string;
+  /** What OSS actually requested in its place. */
+  public: string;
+}
+
+export interface CoreConfig {
+  /** `'*'` = any bucket; a set = only those; `undefined` = not configured (every callback refused). */
+  allowedBuckets: '*' | ReadonlySet<string> | undefined;
+  /** Time budget for one callback, from when the platform received it. OSS gives up after 5000 ms. */
+  deadlineMs: number;
+  /** Largest body accepted. OSS bodies are small: the template is at most 5 KB before substitution. */
+  maxBodyBytes: number;
+  /** Rules that map the path the function sees back to the path OSS signed (proxies, gateways). */
+  pathMap: readonly PathRule[];
+  databaseUrl: string;
+  /** File with extra trusted public keys (JSON: key URL → PEM); tests and local runs only. */
+  publicKeysFile: string | undefined;
+  /** Timeout for fetching an unknown OSS public key (the known one is pinned, never fetched). */
+  keyFetchTimeoutMs: number;
+  /** Where the one-line-per-callback JSON log goes. */
+  logTarget: 'stdout' | 'stderr' | 'off';
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name}=${JSON.stringify(raw)} is not an integer between ${min} and ${max}`);
+  }
+  return value;
+}
+
+export function parseAllowedBuckets(raw: string | undefined): CoreConfig['allowedBuckets'] {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const names = raw
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '');
+  if (names.includes('*')) return '*';
+  return new Set(names);
+}
+
+/**
+ * `OSS_CALLBACK_PATH_MAP`: comma-separated `seen-prefix => public-prefix` rules, first match wins.
+ * Example: nginx serves `location /api/ { proxy_pass http://fn/; }`, so OSS requests `/api/x` and
+ * the function sees `/x`: `OSS_CALLBACK_PATH_MAP="/ => /api/"`.
+ */
+export function parsePathMap(raw: string | undefined): PathRule[] {
+  if (raw === undefined || raw.trim() === '') return [];
+  return raw.split(',').map((rule) => {
+    const parts = rule.split('=>');
+    const seen = parts[0]?.trim() ?? '';
+    const pub = parts[1]?.trim() ?? '';
+    if (parts.length !== 2 || !seen.startsWith('/') || !pub.startsWith('/')) {
+      throw new ConfigError(
+        `OSS_CALLBACK_PATH_MAP rule ${JSON.stringify(rule.trim())} is not "<seen-prefix> => <public-prefix>" with both starting with "/"`,
+      );
+    }
+    return { seen, public: pub };
+  });
+}
+
+/** The path OSS signed, given the path the function received. */
+export function publicPath(rawPath: string, rules: readonly PathRule[]): string {
+  for (const rule of rules) {
+    if (rawPath.startsWith(rule.seen)) return rule.public + rawPath.slice(rule.seen.length);
+  }
+  return rawPath;
+}
+
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): CoreConfig {
+  const logTarget = (env.OSS_CALLBACK_LOG ?? 'stdout').trim();
+  if (logTarget !== 'stdout' && logTarget !== 'stderr' && logTarget !== 'off') {
+    throw new ConfigError(`OSS_CALLBACK_LOG=${JSON.stringify(logTarget)} must be stdout, stderr or off`);
+  }
+  return {
+    allowedBuckets: parseAllowedBuckets(env.OSS_ALLOWED_BUCKETS),
+    deadlineMs: integer(env, 'CALLBACK_DEADLINE_MS', 4000, 100, 4900),
+    maxBodyBytes: integer(env, 'CALLBACK_MAX_BODY_BYTES', 64 * 1024, 1024, 1024 * 1024),
+    pathMap: parsePathMap(env.OSS_CALLBACK_PATH_MAP),
+    databaseUrl: env.DATABASE_URL?.trim() || DEFAULT_DATABASE_URL,
+    publicKeysFile: env.OSS_PUBLIC_KEYS_FILE?.trim() || undefined,
+    keyFetchTimeoutMs: integer(env, 'OSS_KEY_FETCH_TIMEOUT_MS', 1500, 100, 4000),
+    logTarget,
+  };
+}

@@ -1,0 +1,225 @@
+/**
+ * The callback pipeline every runtime adapter calls: method → size → signature → decode → bucket →
+ * payload → job, all inside the deadline; exactly one JSON reply and one log line per callback.
+ */
+import { createHash } from 'node:crypto';
+import * as v from 'valibot';
+import {
+  CallbackError,
+  createKeyResolver,
+  decodeBody,
+  errorReply,
+  isCallbackError,
+  jsonReply,
+  loadTrustedKeysFile,
+  type KeyResolver,
+  verifyCallbackSignature,
+} from '../protocol/index.js';
+import { getStore } from '../store/index.js';
+import type { Store } from '../store/types.js';
+import { type CoreConfig, configFromEnv, publicPath } from './config.js';
+import type { CallbackRequest, CallbackResponse } from './http.js';
+import type { Job, JsonObject } from './job.js';
+import { createLogger, type Logger } from './log.js';
+
+/** OSS abandons a callback after 5 s; a platform receive time older than that is not trusted. */
+const OSS_TIMEOUT_MS = 5000;
+
+/** Process-wide state shared by every invocation of every job in this process. */
+export interface Runtime {
+  config: CoreConfig;
+  keys: KeyResolver;
+  log: Logger;
+  /** Opens (once) the store and migrates the job's tables (once per job). */
+  storeFor(job: Job): Promise<Store>;
+}
+
+export function createRuntime(config: CoreConfig = configFromEnv(), overrides: Partial<Omit<Runtime, 'config'>> = {}): Runtime {
+  const migrated = new Map<string, Promise<Store>>();
+  return {
+    config,
+    keys:
+      overrides.keys ??
+      createKeyResolver({
+        trustedKeys: config.publicKeysFile ? loadTrustedKeysFile(config.publicKeysFile) : undefined,
+        fetchTimeoutMs: config.keyFetchTimeoutMs,
+      }),
+    log: overrides.log ?? createLogger(config.logTarget),
+    storeFor:
+      overrides.storeFor ??
+      ((job) => {
+        let ready = migrated.get(job.name);
+        if (!ready) {
+          ready = (async () => {
+            const store = await getStore(config.databaseUrl);
+            await store.migrate(job.tables);
+            return store;
+          })();
+          // A failure (store down at cold start) must not stick: the next callback tries again.
+          ready.catch(() => migrated.delete(job.name));
+          migrated.set(job.name, ready);
+        }
+        return ready;
+      }),
+  };
+}
+
+let defaultRuntime: Runtime | undefined;
+/** The runtime built from environment variables, created on first use (not at import time). */
+export function runtimeFromEnv(): Runtime {
+  defaultRuntime ??= createRuntime();
+  return defaultRuntime;
+}
+
+/** The moment this callback must be answered by. */
+export function deadlineFor(receivedAt: number | undefined, budgetMs: number, now = Date.now()): number {
+  const age = receivedAt === undefined ? -1 : now - receivedAt;
+  // Use the platform's receive time when it is plausible (a cold start counts against OSS's 5 s);
+  // a stale or future time (an old event file, clock skew) falls back to "now".
+  const start = age >= 0 && age <= OSS_TIMEOUT_MS ? (receivedAt as number) : now;
+  return start + budgetMs;
+}
+
+function header(request: CallbackRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function describeIssues(issues: readonly v.BaseIssue<unknown>[], prefix: string): string[] {
+  return issues.map((issue) => {
+    const path = issue.path?.map((item) => String(item.key)).join('.');
+    return `${prefix}${path ?? ''}: ${issue.message}`;
+  });
+}
+
+function bucketCheck(bucket: unknown, allowed: CoreConfig['allowedBuckets']): string {
+  if (typeof bucket !== 'string' || bucket === '') {
+    throw new CallbackError(
+      'InvalidPayload',
+      'the signed callback body has no bucket: add bucket=${bucket} to callbackBody (the bucket is checked against OSS_ALLOWED_BUCKETS; unsigned headers such as x-oss-bucket are never trusted)',
+    );
+  }
+  if (allowed === undefined) {
+    throw new CallbackError(
+      'BucketNotAllowed',
+      `no bucket is allowed yet: set OSS_ALLOWED_BUCKETS to the comma-separated names of the buckets whose callbacks this function accepts (bucket ${JSON.stringify(bucket)} was refused)`,
+    );
+  }
+  if (allowed !== '*' && !allowed.has(bucket)) {
+    throw new CallbackError(
+      'BucketNotAllowed',
+      `bucket ${JSON.stringify(bucket)} is not in OSS_ALLOWED_BUCKETS: a valid signature only proves that some OSS bucket sent this; add the bucket to OSS_ALLOWED_BUCKETS if it is yours`,
+    );
+  }
+  return bucket;
+}
+
+/** Runs `work` until it settles or the deadline passes; on timeout the signal is aborted. */
+async function withDeadline<T>(deadline: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => {
+        const error = new CallbackError(
+          'DeadlineExceeded',
+          'the callback could not be completed in time (OSS waits 5 s): the datastore or a dependency is slow or hanging; nothing was committed',
+        );
+        controller.abort(error);
+        reject(error);
+      },
+      Math.max(0, deadline - Date.now()),
+    );
+  });
+  try {
+    const running = work(controller.signal);
+    running.catch(() => {}); // settled later than the deadline: already answered
+    return await Promise.race([running, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export async function handleCallback(job: Job, request: CallbackRequest, runtime: Runtime): Promise<CallbackResponse> {
+  const started = performance.now();
+  const { config } = runtime;
+  const line: JsonObject = {
+    function: job.name,
+    requestId: request.requestId,
+    ossRequestId: header(request, 'x-oss-request-id'),
+  };
+  let response: CallbackResponse;
+  try {
+    if (request.method !== 'POST') {
+      throw new CallbackError('MethodNotAllowed', `OSS sends callbacks as POST; got ${request.method}`);
+    }
+    if (request.body.length > config.maxBodyBytes) {
+      throw new CallbackError(
+        'BodyTooLarge',
+        `the body is ${request.body.length} bytes, more than CALLBACK_MAX_BODY_BYTES=${config.maxBodyBytes}: OSS callback bodies are small (a template of at most 5 KB with values filled in)`,
+      );
+    }
+    const deadline = deadlineFor(request.receivedAt, config.deadlineMs);
+    const result = await withDeadline(deadline, async (signal) => {
+      const path = publicPath(request.rawPath, config.pathMap);
+      await verifyCallbackSignature({ ...request, rawPath: path }, runtime.keys, signal);
+
+      const body = decodeBody(header(request, 'content-type'), request.body);
+      const bucket = bucketCheck(body.fields.bucket, config.allowedBuckets);
+      line.bucket = bucket;
+      if (typeof body.fields.object === 'string') line.object = body.fields.object;
+
+      const input: Record<string, unknown> = {};
+      for (const key of Object.keys(job.payload.entries)) {
+        if (Object.prototype.hasOwnProperty.call(body.fields, key)) input[key] = body.fields[key];
+      }
+      const payload = v.safeParse(job.payload, input);
+      const custom = v.safeParse(job.custom, body.custom);
+      if (!payload.success || !custom.success) {
+        const problems = [
+          ...(payload.success ? [] : describeIssues(payload.issues, '')),
+          ...(custom.success ? [] : describeIssues(custom.issues, 'x:')),
+        ];
+        throw new CallbackError(
+          'InvalidPayload',
+          `the callback body does not match what ${job.name} reads (${problems.join('; ')}): use its callbackBody template`,
+          { details: { problems, expectedCallbackBody: job.template.form } },
+        );
+      }
+      const reqId = typeof payload.output.reqId === 'string' ? payload.output.reqId : undefined;
+      const context = {
+        payload: payload.output,
+        custom: custom.output,
+        callback: {
+          requestId: request.requestId,
+          idempotencyKey: reqId
+            ? `${bucket}/${reqId}`
+            : `sha256:${createHash('sha256').update(request.body).digest('hex')}`,
+          bodyType: body.type,
+          receivedAt: new Date(request.receivedAt ?? Date.now()),
+          path,
+          ossRequestId: header(request, 'x-oss-request-id'),
+        },
+        store: await runtime.storeFor(job),
+        signal,
+        log: (fields: JsonObject) => Object.assign(line, fields),
+      };
+      signal.throwIfAborted();
+      return job.handle(context);
+    });
+    response = jsonReply(200, result);
+    line.outcome = 'OK';
+  } catch (caught) {
+    const error = isCallbackError(caught)
+      ? caught
+      : new CallbackError('Internal', 'the function failed unexpectedly; the error is in the function log', { cause: caught });
+    line.outcome = error.code;
+    line.message = error.message;
+    if (!isCallbackError(caught)) line.error = caught instanceof Error ? (caught.stack ?? caught.message) : String(caught);
+    response = errorReply(error, request.requestId);
+  }
+  line.status = response.status;
+  line.durationMs = Math.round((performance.now() - started) * 100) / 100;
+  runtime.log(line);
+  return response;
+}

@@ -1,0 +1,10 @@
+/**
+ * What a function under functions/ imports: define a job, declare its tables, export its handler.
+ */
+export { defineJob } from './core/job.js';
+export type { CallbackInfo, Job, JobContext, JsonObject } from './core/job.js';
+export { createHandler } from './runtime/handler.js';
+export { CallbackError } from './protocol/errors.js';
+export { oss } from './protocol/variables.js';
+export { defineTable, newId } from './store/index.js';
+export type { Store, Table, Tx } from './store/types.js';

@@ -1,0 +1,162 @@
+/**
+ * Function Compute 3.0 event handler behind an HTTP trigger: `handler(event, context)`.
+ *
+ * The event is a Buffer holding JSON (a string or an object in tests and some tools). Shape, from
+ * the FC 3.0 "HTTP trigger" documentation and the official Go SDK `HTTPTriggerEvent`:
+ *   { version: "v1", rawPath, body, isBase64Encoded, headers, queryParameters,
+ *     requestContext: { requestId, timeEpoch (string ms), http: { method, path, sourceIp, ... } } }
+ *
+ * Two things FC 3.0 hides that the OSS signature covers:
+ *  - the raw query: only `queryParameters` (decoded, repeated keys comma-joined) is passed. We
+ *    rebuild it (see `queryCandidates`) and the verifier tries the plausible spellings. This works
+ *    for the usual `?a=1&b=2` queries; it cannot recover arbitrary encodings or key orders, so put
+ *    data in `x:` variables (signed, in the body) rather than in the callback URL's query.
+ *  - nothing else: `rawPath` is the path as requested (percent-encoded), which is what OSS signed.
+ */
+import { randomUUID } from 'node:crypto';
+import { CallbackError } from '../protocol/errors.js';
+import type { CallbackRequest, CallbackResponse } from '../core/http.js';
+
+export interface Fc3HttpEvent {
+  version?: string;
+  rawPath?: string;
+  body?: string;
+  isBase64Encoded?: boolean;
+  headers?: Record<string, string | string[]>;
+  queryParameters?: Record<string, string>;
+  requestContext?: {
+    accountId?: string;
+    domainName?: string;
+    domainPrefix?: string;
+    http?: { method?: string; path?: string; protocol?: string; sourceIp?: string; userAgent?: string };
+    requestId?: string;
+    time?: string;
+    timeEpoch?: string | number;
+  };
+}
+
+/** The parts of the FC 3.0 context we use (it also carries credentials, logger, tracing, ...). */
+export interface Fc3Context {
+  requestId?: string;
+  function?: { name?: string; handler?: string; memory?: number; timeout?: number };
+  region?: string;
+  accountId?: string;
+  credentials?: { accessKeyId?: string; accessKeySecret?: string; securityToken?: string };
+}
+
+export interface Fc3HttpResult {
+  statusCode: number;
+  headers: Record<string, string>;
+  isBase64Encoded: boolean;
+  body: string;
+}
+
+export function parseFc3Event(event: unknown): Fc3HttpEvent {
+  let parsed: unknown = event;
+  if (Buffer.isBuffer(event) || event instanceof Uint8Array || typeof event === 'string') {
+    const text = typeof event === 'string' ? event : Buffer.from(event).toString('utf8');
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new CallbackError('InvalidEvent', 'the FC event is not JSON: is this function behind an HTTP trigger?');
+    }
+  }
+  const candidate = parsed as Fc3HttpEvent | null;
+  if (
+    candidate === null ||
+    typeof candidate !== 'object' ||
+    typeof candidate.requestContext?.http?.method !== 'string' ||
+    (typeof candidate.rawPath !== 'string' && typeof candidate.requestContext.http.path !== 'string')
+  ) {
+    throw new CallbackError(
+      'InvalidEvent',
+      'the FC event is not an HTTP trigger event (no requestContext.http.method or rawPath): invoke this function through its HTTP trigger, or locally with an FC 3.0 HTTP event file',
+    );
+  }
+  return candidate;
+}
+
+/** RFC 3986 percent-encoding (what most clients and OSS's own examples produce). */
+function encodeStrict(value: string): string {
+  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+/**
+ * Plausible raw spellings of a query FC 3.0 only gave us as a decoded map, most likely first.
+ * `null` means "no query at all"; `''` means a bare `?` (the Ruby SDK always appends one).
+ */
+export function queryCandidates(parameters: Record<string, string> | undefined): (string | null)[] {
+  const entries = Object.entries(parameters ?? {});
+  if (entries.length === 0) return [null, ''];
+  const orders = [entries, [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))];
+  const encoders: ((s: string) => string)[] = [
+    encodeStrict,
+    encodeURIComponent,
+    (s) => encodeURIComponent(s).replace(/%20/g, '+'),
+    (s) => s, // sent unencoded (values made only of safe characters)
+  ];
+  const seen = new Set<string>();
+  const out: string[] = [];
+  const add = (query: string) => {
+    if (!seen.has(query)) {
+      seen.add(query);
+      out.push(query);
+    }
+  };
+  for (const order of orders) {
+    for (const encode of encoders) {
+      add(order.map(([k, value]) => `${encode(k)}=${encode(value)}`).join('&'));
+      // FC joins repeated keys with commas: `a=1&a=2` arrives as { a: "1,2" }.
+      add(order.flatMap(([k, value]) => value.split(',').map((part) => `${encode(k)}=${encode(part)}`)).join('&'));
+    }
+  }
+  return out;
+}
+
+function lowerCaseHeaders(headers: Fc3HttpEvent['headers']): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    const key = name.toLowerCase();
+    const text = Array.isArray(value) ? value.join(', ') : String(value);
+    out[key] = out[key] === undefined ? text : `${out[key]}, ${text}`;
+  }
+  return out;
+}
+
+export function fc3ToRequest(event: Fc3HttpEvent, context: Fc3Context | undefined): CallbackRequest {
+  const http = event.requestContext?.http ?? {};
+  let rawPath = event.rawPath ?? http.path ?? '/';
+  let candidates = queryCandidates(event.queryParameters);
+  const mark = rawPath.indexOf('?');
+  if (mark >= 0) {
+    // Some gateways keep the query in rawPath: then we have it exactly as sent.
+    candidates = [rawPath.slice(mark + 1), ...candidates];
+    rawPath = rawPath.slice(0, mark);
+  }
+  const [first, ...rest] = candidates;
+  const epoch = Number(event.requestContext?.timeEpoch);
+  const body = event.body ?? '';
+  return {
+    method: (http.method ?? 'GET').toUpperCase(),
+    // rawPath is percent-encoded as requested; http.path is FC's decoded copy (fallback only).
+    rawPath,
+    rawQuery: first ?? null,
+    altQueries: rest,
+    headers: lowerCaseHeaders(event.headers),
+    body: event.isBase64Encoded ? Buffer.from(body, 'base64') : Buffer.from(body, 'utf8'),
+    sourceIp: http.sourceIp,
+    requestId: context?.requestId ?? event.requestContext?.requestId ?? randomUUID(),
+    receivedAt: Number.isFinite(epoch) && epoch > 0 ? epoch : undefined,
+  };
+}
+
+export function responseToFc3(response: CallbackResponse): Fc3HttpResult {
+  // Our bodies are always UTF-8 JSON, so they travel as text. content-length is set explicitly:
+  // OSS refuses replies without a positive Content-Length.
+  return {
+    statusCode: response.status,
+    headers: { ...response.headers },
+    isBase64Encoded: false,
+    body: response.body.toString('utf8'),
+  };
+}

@@ -1,0 +1,110 @@
+/**
+ * The local Node server adapter: a `node:http` request listener serving every job at
+ * `POST /<job-name>` (and any path below it) plus `GET /healthz`.
+ *
+ * `req.url` is the raw request target, so the path and query reach the verifier exactly as the
+ * client (OSS, the simulator, curl) sent them; the body is collected as Buffers, never as strings.
+ */
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { CallbackRequest, CallbackResponse } from '../core/http.js';
+import type { Job } from '../core/job.js';
+import { handleCallback, type Runtime } from '../core/pipeline.js';
+import { CallbackError, errorReply, jsonReply } from '../protocol/index.js';
+
+/** Reads the whole body, refusing early (without buffering it) when it exceeds `limit` bytes. */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    const tooLarge = () =>
+      new CallbackError('BodyTooLarge', `the body is larger than CALLBACK_MAX_BODY_BYTES=${limit}: OSS callback bodies are small`);
+    if (Number.isFinite(declared) && declared > limit) {
+      req.resume();
+      reject(tooLarge());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks, size)));
+    req.on('error', reject);
+  });
+}
+
+export function nodeToRequest(req: IncomingMessage, body: Buffer, requestId: string = randomUUID()): CallbackRequest {
+  const target = req.url ?? '/';
+  const mark = target.indexOf('?');
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return {
+    method: (req.method ?? 'GET').toUpperCase(),
+    rawPath: mark < 0 ? target : target.slice(0, mark),
+    rawQuery: mark < 0 ? null : target.slice(mark + 1),
+    headers,
+    body,
+    sourceIp: req.socket.remoteAddress,
+    requestId,
+    receivedAt: Date.now(),
+  };
+}
+
+export function sendResponse(res: ServerResponse, response: CallbackResponse): void {
+  res.writeHead(response.status, response.headers);
+  res.end(response.body);
+}
+
+export interface LocalServerOptions {
+  jobs: readonly Job[];
+  runtime: Runtime;
+  /** Extra fields for `GET /healthz`. */
+  health?: () => Record<string, unknown>;
+}
+
+/** Finds the job for a raw path: `/<name>` or `/<name>/anything`. */
+export function routeFor(jobs: ReadonlyMap<string, Job>, rawPath: string): Job | undefined {
+  const name = rawPath.split('/')[1] ?? '';
+  return jobs.get(name);
+}
+
+export function createNodeListener(options: LocalServerOptions): RequestListener {
+  const jobs = new Map(options.jobs.map((job) => [job.name, job]));
+  return (req, res) => {
+    const requestId = randomUUID();
+    const target = req.url ?? '/';
+    const path = target.split('?')[0] ?? '/';
+    if (path === '/healthz') {
+      req.resume();
+      sendResponse(
+        res,
+        req.method === 'GET' || req.method === 'HEAD'
+          ? jsonReply(200, { status: 'ok', functions: [...jobs.keys()], ...options.health?.() })
+          : errorReply(new CallbackError('MethodNotAllowed', '/healthz answers GET'), requestId),
+      );
+      return;
+    }
+    const job = routeFor(jobs, path);
+    if (!job) {
+      req.resume();
+      const known = [...jobs.keys()].map((name) => `POST /${name}`).join(', ');
+      sendResponse(res, errorReply(new CallbackError('NotFound', `no function at ${path}; this server has ${known}`), requestId));
+      return;
+    }
+    readBody(req, options.runtime.config.maxBodyBytes)
+      .then((body) => handleCallback(job, nodeToRequest(req, body, requestId), options.runtime))
+      .catch((error: unknown) =>
+        errorReply(error instanceof CallbackError ? error : new CallbackError('Internal', String(error)), requestId),
+      )
+      .then((response) => sendResponse(res, response));
+  };
+}

@@ -1,0 +1,20 @@
+/**
+ * Fills a callbackBody template the way OSS does (tests and dev tools only):
+ *  - form bodies: each variable replaced by its URL-encoded value (`/` → %2F, `:` → %3A);
+ *    literal template text is copied unchanged;
+ *  - JSON bodies: string variables become quoted JSON strings; `size` and `imageInfo.width` /
+ *    `imageInfo.height` become bare numbers (empty when the object is not an image).
+ * Variables nobody supplied become empty.
+ */
+export const NUMERIC_VARIABLES: ReadonlySet<string> = new Set(['size', 'imageInfo.width', 'imageInfo.height']);
+
+export type TemplateValues = Readonly<Record<string, string | number | undefined>>;
+
+export function fillTemplate(template: string, values: TemplateValues, type: 'form' | 'json'): string {
+  return template.replace(/\$\{([^}]*)\}/g, (_, name: string) => {
+    const value = values[name];
+    if (type === 'form') return value === undefined ? '' : encodeURIComponent(String(value));
+    if (NUMERIC_VARIABLES.has(name)) return value === undefined || value === '' ? '' : String(value);
+    return JSON.stringify(value === undefined ? '' : String(value));
+  });
+}
