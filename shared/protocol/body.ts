@@ -1,0 +1,260 @@
+/**
+ * Decoding the (already verified) callback body into fields, by Content-Type.
+ *
+ * Form bodies (`callbackBodyType` default) carry URL-encoded values; JSON bodies carry string
+ * variables as quoted strings and `size` / `imageInfo.*` as bare numbers. OSS does not check that
+ * the filled-in template is valid, so most parse failures are template mistakes, and the messages
+ * say which one.
+ */
+import { parse } from 'lossless-json';
+import { CallbackError } from './errors.js';
+import { formDecode } from './path.js';
+
+export interface DecodedBody {
+  type: 'form' | 'json';
+  /** Everything but custom variables, keyed as in the template (`imageInfo.width`). Null-prototype. */
+  fields: Record<string, unknown>;
+  /** Custom variables (`x:name`), keyed without the `x:` prefix. Null-prototype. */
+  custom: Record<string, string>;
+}
+
+export const FORM_CONTENT_TYPE = 'application/x-www-form-urlencoded';
+export const JSON_CONTENT_TYPE = 'application/json';
+export const MAX_JSON_DEPTH = 32;
+
+const CUSTOM_PREFIX = 'x:';
+
+function malformed(message: string, details?: Record<string, unknown>): CallbackError {
+  return new CallbackError('MalformedBody', message, details ? { details } : {});
+}
+
+function emptyRecord<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}
+
+function mediaType(contentType: string | undefined): string {
+  return (contentType ?? '').split(';', 1)[0]!.trim().toLowerCase();
+}
+
+export function decodeBody(contentType: string | undefined, body: Buffer): DecodedBody {
+  const type = mediaType(contentType);
+  if (type !== FORM_CONTENT_TYPE && type !== JSON_CONTENT_TYPE) {
+    throw new CallbackError(
+      'UnsupportedContentType',
+      `unsupported Content-Type ${JSON.stringify(contentType ?? '(none)')}: OSS sends ${FORM_CONTENT_TYPE} or ` +
+        `${JSON_CONTENT_TYPE}, as set by callbackBodyType`,
+    );
+  }
+  if (body.length === 0) {
+    throw malformed('the body is empty: is the callbackBody template empty?');
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(body);
+  } catch {
+    throw malformed('the body is not valid UTF-8: OSS sends UTF-8; was it re-encoded on the way?');
+  }
+  return type === FORM_CONTENT_TYPE ? decodeForm(text) : decodeJson(text);
+}
+
+// ---------------------------------------------------------------------------------------------- form
+
+const UNSUBSTITUTED = /^\$\{[^{}]*\}$/;
+
+function unsubstituted(key: string, value: string): CallbackError {
+  return malformed(
+    `field ${JSON.stringify(key)} is the literal text ${JSON.stringify(value)}: OSS did not substitute the variable. ` +
+      'Either the callbackBody template was URL-encoded before it reached OSS (e.g. PHP http_build_query or ' +
+      'qs.stringify turn ${bucket} into %24%7Bbucket%7D, which OSS sends back as it is), or the variable name is ' +
+      'wrong (system variables are case-sensitive: ${mimeType}, not ${mimetype})',
+    { field: key },
+  );
+}
+
+function decodeForm(text: string): DecodedBody {
+  if (text.trimStart().startsWith('{')) {
+    throw malformed(
+      `the body is JSON but Content-Type is ${FORM_CONTENT_TYPE}: set callbackBodyType to application/json`,
+    );
+  }
+  const fields = emptyRecord<unknown>();
+  const custom = emptyRecord<string>();
+  const seen = new Set<string>();
+  for (const part of text.split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const key = formDecode(eq === -1 ? part : part.slice(0, eq));
+    const value = eq === -1 ? '' : formDecode(part.slice(eq + 1));
+    if (key === '__proto__') throw malformed('forbidden key "__proto__" in the body', { field: key });
+    if (seen.has(key)) {
+      throw malformed(`duplicate field ${JSON.stringify(key)}: the callbackBody template names it twice`, {
+        field: key,
+      });
+    }
+    seen.add(key);
+    if (UNSUBSTITUTED.test(value)) throw unsubstituted(key, value);
+    if (key.startsWith(CUSTOM_PREFIX)) custom[key.slice(CUSTOM_PREFIX.length)] = value;
+    else fields[key] = value;
+  }
+  return { type: 'form', fields, custom };
+}
+
+// ---------------------------------------------------------------------------------------------- json
+
+/** Depth of `{`/`[` nesting outside strings, without recursion. Stops early once over the limit. */
+function nestingDepthExceeds(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
+}
+
+/** Safe integers and finite non-integers become numbers; anything else keeps its exact text. */
+function parseNumber(literal: string): unknown {
+  if (/^-?\d+$/.test(literal)) {
+    const n = Number(literal);
+    return Number.isSafeInteger(n) ? n : literal;
+  }
+  const n = Number(literal);
+  if (!Number.isFinite(n)) return literal;
+  if (Number.isInteger(n) && !Number.isSafeInteger(n)) return literal;
+  return n;
+}
+
+class ForbiddenKey extends Error {}
+class DuplicateKey extends Error {
+  constructor(readonly key: string) {
+    super(key);
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Refuses prototype-pollution keys and rebuilds every object with a null prototype. */
+function reviver(key: string, value: unknown): unknown {
+  if (key === '__proto__') throw new ForbiddenKey(key);
+  if (!isPlainObject(value)) return value;
+  if (key === 'constructor' && Object.hasOwn(value, 'prototype')) throw new ForbiddenKey('constructor.prototype');
+  const copy = emptyRecord<unknown>();
+  for (const k of Object.keys(value)) copy[k] = value[k];
+  return copy;
+}
+
+function jsonPosition(message: string): number | undefined {
+  const match = /at position (\d+)/.exec(message);
+  return match ? Number(match[1]) : undefined;
+}
+
+function previousNonSpace(text: string, position: number): string | undefined {
+  for (let i = position - 1; i >= 0; i--) if (!/\s/.test(text[i]!)) return text[i];
+  return undefined;
+}
+
+/** Names the likely callbackBody template mistake behind invalid JSON. */
+function diagnoseJson(text: string, error: Error): CallbackError {
+  const position = jsonPosition(error.message);
+  const at = position === undefined ? '' : ` at position ${position}`;
+  const details = position === undefined ? undefined : { position };
+  const trimmed = text.trimStart();
+  if (!trimmed.startsWith('{') && !trimmed.startsWith('[') && /^[^\s"{}[\]=&]+=/.test(trimmed)) {
+    return malformed(
+      `the body is not valid JSON${at}: callbackBodyType is application/json but callbackBody is form-shaped ` +
+        '(key=${var}&…). Either drop callbackBodyType (form is the default) or write the template as JSON: ' +
+        '{"key":${var},…}',
+      details,
+    );
+  }
+  if (text.includes('${')) {
+    return malformed(
+      `the body is not valid JSON${at} and still contains "\${": a variable was not substituted. Was the template ` +
+        'URL-encoded before it reached OSS, or is a variable name misspelled (system variables are case-sensitive)?',
+      details,
+    );
+  }
+  const char = position === undefined ? undefined : text[position];
+  const doubledAtError = position !== undefined && position >= 2 && text.slice(position - 2, position) === '""';
+  if (doubledAtError || /(?:^|[^\\])""[^\s,:}\]]/.test(text)) {
+    return malformed(
+      `the body is not valid JSON${at}: string variables are substituted with their quotes: write \${mimeType}, ` +
+        'not "${mimeType}"',
+      details,
+    );
+  }
+  if (position !== undefined && (char === ',' || char === '}' || char === ']')) {
+    const before = previousNonSpace(text, position);
+    if (before === ':' || before === '[' || (before === ',' && char !== '}')) {
+      return malformed(
+        `the body is not valid JSON${at}: an empty numeric variable (imageInfo.* for a non-image) left a hole: ` +
+          'put it inside a quoted string (e.g. "${imageInfo.width}") or use a form body',
+        details,
+      );
+    }
+  }
+  return malformed(
+    `the body is not valid JSON${at}: check the callbackBody template (${error.message})`,
+    details,
+  );
+}
+
+function decodeJson(text: string): DecodedBody {
+  if (nestingDepthExceeds(text, MAX_JSON_DEPTH)) {
+    throw malformed(`the JSON body is nested deeper than ${MAX_JSON_DEPTH} levels`);
+  }
+  let value: unknown;
+  try {
+    value = parse(text, reviver, {
+      parseNumber,
+      onDuplicateKey: ({ key }) => {
+        throw new DuplicateKey(key);
+      },
+    });
+  } catch (error) {
+    if (error instanceof ForbiddenKey) {
+      throw malformed(`forbidden key ${JSON.stringify(error.message)} in the JSON body`, { field: error.message });
+    }
+    if (error instanceof DuplicateKey) {
+      throw malformed(`duplicate key ${JSON.stringify(error.key)} with different values in the JSON body`, {
+        field: error.key,
+      });
+    }
+    if (error instanceof SyntaxError) throw diagnoseJson(text, error);
+    throw error;
+  }
+  if (!isPlainObject(value)) {
+    throw malformed(
+      `the JSON body must be an object ({…}), got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}`,
+    );
+  }
+  const fields = emptyRecord<unknown>();
+  const custom = emptyRecord<string>();
+  for (const key of Object.keys(value)) {
+    const item = value[key];
+    if (key.startsWith(CUSTOM_PREFIX)) {
+      if (typeof item !== 'string') {
+        throw malformed(
+          `custom variable ${JSON.stringify(key)} must be a string (OSS fills \${${key}} in as a quoted string), got ${
+            item === null ? 'null' : Array.isArray(item) ? 'an array' : typeof item
+          }`,
+          { field: key },
+        );
+      }
+      if (UNSUBSTITUTED.test(item)) throw unsubstituted(key, item);
+      custom[key.slice(CUSTOM_PREFIX.length)] = item;
+    } else {
+      if (typeof item === 'string' && UNSUBSTITUTED.test(item)) throw unsubstituted(key, item);
+      fields[key] = item;
+    }
+  }
+  return { type: 'json', fields, custom };
+}

@@ -1,0 +1,118 @@
+/**
+ * Callback signature verification: RSASSA-PKCS1-v1_5 with MD5 over
+ * `percentDecode(rawPath) + ("?" + rawQuery if there was a "?") + "\n" + body`.
+ */
+import { verify } from 'node:crypto';
+import type { CallbackRequest } from '../core/http.js';
+import { CallbackError } from './errors.js';
+import type { KeyResolver } from './keys.js';
+import { percentDecodeBytes } from './path.js';
+
+const NEWLINE = Buffer.from('\n');
+/** A 4096-bit signature is 684 base64 characters; anything far longer is not a signature. */
+const MAX_AUTHORIZATION_LENGTH = 2048;
+const MAX_KEY_URL_HEADER_LENGTH = 4096;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** The exact bytes OSS signs. `rawQuery === ''` (a bare `?`) still adds the `?`; `null` adds nothing. */
+export function stringToSign(rawPath: string, rawQuery: string | null, body: Buffer): Buffer {
+  const path = percentDecodeBytes(rawPath);
+  const query = rawQuery === null ? null : Buffer.from(`?${rawQuery}`, 'utf8');
+  return Buffer.concat(query === null ? [path, NEWLINE, body] : [path, query, NEWLINE, body]);
+}
+
+/**
+ * Strict base64: standard alphabet, padded, length a multiple of 4, canonical trailing bits.
+ * Returns undefined for anything else (`Buffer.from(s, 'base64')` silently skips junk).
+ */
+export function decodeBase64Strict(text: string): Buffer | undefined {
+  if (text.length === 0 || text.length % 4 !== 0 || !BASE64.test(text)) return undefined;
+  const bytes = Buffer.from(text, 'base64');
+  return bytes.toString('base64') === text ? bytes : undefined;
+}
+
+function missing(header: string): CallbackError {
+  return new CallbackError(
+    'SignatureMissing',
+    `the request has no ${header} header. OSS always sends both Authorization and x-oss-pub-key-url, ` +
+      'so this is probably not an OSS callback, or a proxy dropped the header ' +
+      '(Apache is known to drop Authorization unless told to pass it on, e.g. CGIPassAuth On)',
+  );
+}
+
+function safeVerify(data: Buffer, key: Parameters<typeof verify>[2], signature: Buffer): boolean {
+  try {
+    return verify('md5', data, key, signature);
+  } catch {
+    return false; // e.g. a signature longer than the modulus: simply not valid
+  }
+}
+
+function describePath(rawPath: string): string {
+  const decoded = percentDecodeBytes(rawPath).toString('utf8');
+  return JSON.stringify(decoded.length > 200 ? `${decoded.slice(0, 200)}…` : decoded);
+}
+
+export type SignedRequest = Pick<CallbackRequest, 'rawPath' | 'rawQuery' | 'altQueries' | 'headers' | 'body'>;
+
+/**
+ * Checks the OSS signature of a callback. Resolves with the key URL used and the query spelling that
+ * verified (`rawQuery` first, then each of `altQueries`). Rejects with `CallbackError`:
+ * `SignatureMissing`, `PublicKeyUrlForbidden`, `PublicKeyUnavailable` (from the resolver) or
+ * `SignatureInvalid`. The signature itself never appears in a message.
+ */
+export async function verifyCallbackSignature(
+  req: SignedRequest,
+  keys: KeyResolver,
+  signal?: AbortSignal,
+): Promise<{ keyUrl: string; query: string | null }> {
+  const authorization = (req.headers['authorization'] ?? '').trim();
+  const keyUrlHeader = (req.headers['x-oss-pub-key-url'] ?? '').trim();
+  if (authorization === '') throw missing('Authorization');
+  if (keyUrlHeader === '') throw missing('x-oss-pub-key-url');
+
+  const keyUrlBytes = keyUrlHeader.length <= MAX_KEY_URL_HEADER_LENGTH ? decodeBase64Strict(keyUrlHeader) : undefined;
+  let keyUrl: string | undefined;
+  if (keyUrlBytes) {
+    try {
+      keyUrl = new TextDecoder('utf-8', { fatal: true }).decode(keyUrlBytes);
+    } catch {
+      keyUrl = undefined;
+    }
+  }
+  if (keyUrl === undefined) {
+    throw new CallbackError(
+      'PublicKeyUrlForbidden',
+      'the x-oss-pub-key-url header is not strict base64 of a UTF-8 URL: OSS sends base64("https://gosspublic.alicdn.com/…")',
+    );
+  }
+
+  const signature =
+    authorization.length <= MAX_AUTHORIZATION_LENGTH ? decodeBase64Strict(authorization) : undefined;
+  if (!signature) {
+    throw new CallbackError(
+      'SignatureInvalid',
+      'the Authorization header is not strict base64: the signature was truncated or altered ' +
+        '(OSS sends the bare base64 RSA signature, not "OSS ak:sig")',
+    );
+  }
+
+  const key = await keys.resolve(keyUrl, signal);
+
+  const candidates: (string | null)[] = [req.rawQuery];
+  for (const alt of req.altQueries ?? []) if (!candidates.includes(alt)) candidates.push(alt);
+  for (const query of candidates) {
+    if (safeVerify(stringToSign(req.rawPath, query, req.body), key, signature)) return { keyUrl, query };
+  }
+
+  const tried = candidates.length === 1 ? '' : ` (${candidates.length} spellings of the query were tried)`;
+  throw new CallbackError(
+    'SignatureInvalid',
+    `the callback signature does not match the request${tried}. Likely causes: ` +
+      `(1) a proxy or gateway rewrote the path or query: the path verified was ${describePath(req.rawPath)} ` +
+      `${req.rawQuery === null ? 'without a query' : 'with its query string'}, but OSS signs the path and query of ` +
+      'callbackUrl exactly as it sent them; if a proxy changes the path, map it back with OSS_CALLBACK_PATH_MAP; ' +
+      '(2) the body was changed or re-serialized (parsed and re-encoded) before verification; ' +
+      `(3) the callback was signed with another key than the one at ${keyUrl}.`,
+  );
+}
