@@ -74,7 +74,7 @@ function unsubstituted(key: string, value: string): CallbackError {
 function decodeForm(text: string): DecodedBody {
   if (text.trimStart().startsWith('{')) {
     throw malformed(
-      `the body is JSON but Content-Type is ${FORM_CONTENT_TYPE}: set callbackBodyType to application/json`,
+      `the body is JSON but Content-Type is form (${FORM_CONTENT_TYPE}): set callbackBodyType to application/json`,
     );
   }
   const fields = emptyRecord<unknown>();
@@ -196,7 +196,7 @@ function diagnoseJson(text: string, error: Error): CallbackError {
     if (before === ':' || before === '[' || (before === ',' && char !== '}')) {
       return malformed(
         `the body is not valid JSON${at}: an empty numeric variable (imageInfo.* for a non-image) left a hole: ` +
-          'put it inside a quoted string (e.g. "${imageInfo.width}") or use a form body',
+          'put it inside a quoted string or use a form body ("${imageInfo.width}" gives "810" or "")',
         details,
       );
     }

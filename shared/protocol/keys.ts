@@ -209,7 +209,6 @@ export function createKeyResolver(options: KeyResolverOptions = {}): KeyResolver
         controller.abort(error);
         reject(error);
       }, timeoutMs);
-      timer.unref?.();
     });
     let pem: string;
     try {
