@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import {
   CallbackError,
   checkKeyUrl,
@@ -279,7 +280,7 @@ describe('loadTrustedKeysFile', () => {
   };
 
   it('loads the committed development key list', () => {
-    const keys = loadTrustedKeysFile(new URL('../../fixtures/keys/public-keys.json', import.meta.url).pathname);
+    const keys = loadTrustedKeysFile(fileURLToPath(new URL('../../fixtures/keys/public-keys.json', import.meta.url)));
     assert.deepEqual(Object.keys(keys), [DEV_KEY_URL]);
     assert.equal(keys[DEV_KEY_URL], DEV_PUBLIC_PEM);
   });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import {
   CallbackError,
   createKeyResolver,
@@ -136,7 +137,7 @@ const requestOf = (c: DevCase, overrides: Partial<SignedRequest> = {}): SignedRe
   body: bodyBytes(c.body),
   ...overrides,
 });
-const DEV_KEYS_FILE = new URL('../../fixtures/keys/public-keys.json', import.meta.url).pathname;
+const DEV_KEYS_FILE = fileURLToPath(new URL('../../fixtures/keys/public-keys.json', import.meta.url));
 const DEV_PRIVATE_PEM = readFileSync(new URL('../../fixtures/keys/dev-private.pem', import.meta.url), 'utf8');
 const DEV_KEY_URL = 'http://127.0.0.1/oss-callback-dev-key.pem';
 
