@@ -1,0 +1,122 @@
+/** Building signed callbacks and runtimes for tests, with the development key pair. */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CoreConfig } from '../../shared/core/config.js';
+import type { CallbackRequest } from '../../shared/core/http.js';
+import { createRuntime, type Runtime } from '../../shared/core/pipeline.js';
+import { createKeyResolver } from '../../shared/protocol/index.js';
+import { fillTemplate, type TemplateValues } from '../../shared/testing/fill.js';
+import { signCallback } from '../../shared/testing/sign.js';
+
+const keysDir = new URL('../fixtures/keys/', import.meta.url);
+export const DEV_KEYS_FILE = new URL('public-keys.json', keysDir).pathname;
+export const DEV_KEY_URL = Object.keys(JSON.parse(readFileSync(DEV_KEYS_FILE, 'utf8')) as object)[0]!;
+export const DEV_PRIVATE_KEY = readFileSync(new URL('dev-private.pem', keysDir), 'utf8');
+export const DEV_TRUSTED_KEYS = JSON.parse(readFileSync(DEV_KEYS_FILE, 'utf8')) as Record<string, string>;
+
+export const FORM = 'application/x-www-form-urlencoded';
+export const JSON_TYPE = 'application/json';
+
+export interface SignedOptions {
+  path?: string;
+  query?: string | null;
+  contentType?: string;
+  method?: string;
+  headers?: Record<string, string | undefined>;
+  keyUrl?: string;
+  privateKeyPem?: string;
+  requestId?: string;
+}
+
+/** A request as an adapter would hand it to the core, signed like OSS signs. */
+export function signedRequest(body: string | Buffer, options: SignedOptions = {}): CallbackRequest {
+  const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+  const rawPath = options.path ?? '/record-upload';
+  const rawQuery = options.query === undefined ? null : options.query;
+  const signature = signCallback({
+    privateKeyPem: options.privateKeyPem ?? DEV_PRIVATE_KEY,
+    keyUrl: options.keyUrl ?? DEV_KEY_URL,
+    rawPath,
+    rawQuery,
+    body: bytes,
+  });
+  const headers: Record<string, string> = {
+    'content-type': options.contentType ?? FORM,
+    'content-length': String(bytes.length),
+    'x-oss-request-id': 'OSSREQ0000000000000001',
+    ...signature,
+  };
+  for (const [name, value] of Object.entries(options.headers ?? {})) {
+    if (value === undefined) delete headers[name];
+    else headers[name] = value;
+  }
+  return {
+    method: options.method ?? 'POST',
+    rawPath,
+    rawQuery,
+    headers,
+    body: bytes,
+    requestId: options.requestId ?? `test-${randomBytes(4).toString('hex')}`,
+    receivedAt: Date.now(),
+  };
+}
+
+/** Sample values for every OSS system variable (one upload). */
+export function uploadValues(overrides: TemplateValues = {}): TemplateValues {
+  return {
+    bucket: 'examplebucket',
+    object: 'photos/2026/cat 1.jpg',
+    etag: 'D41D8CD98F00B204E9800998ECF8427E',
+    size: 102400,
+    mimeType: 'image/jpeg',
+    'imageInfo.width': 640,
+    'imageInfo.height': 480,
+    'imageInfo.format': 'jpg',
+    crc64: '16286938719946281562',
+    contentMd5: '1B2M2Y8AsgTpgAmY7PhCfg==',
+    clientIp: '203.0.113.7',
+    reqId: randomBytes(12).toString('hex').toUpperCase(),
+    operation: 'PutObject',
+    ...overrides,
+  };
+}
+
+export function body(template: string, values: TemplateValues, type: 'form' | 'json' = 'form'): string {
+  return fillTemplate(template, values, type);
+}
+
+export function tempDatabaseUrl(): string {
+  return `sqlite:${join(mkdtempSync(join(tmpdir(), 'oss-cb-')), 'test.db')}`;
+}
+
+export interface TestRuntime extends Runtime {
+  lines: Record<string, unknown>[];
+}
+
+export function testRuntime(config: Partial<CoreConfig> = {}, overrides: Partial<Omit<Runtime, 'config'>> = {}): TestRuntime {
+  const lines: Record<string, unknown>[] = [];
+  const full: CoreConfig = {
+    allowedBuckets: '*',
+    deadlineMs: 4000,
+    maxBodyBytes: 64 * 1024,
+    pathMap: [],
+    databaseUrl: tempDatabaseUrl(),
+    publicKeysFile: undefined,
+    keyFetchTimeoutMs: 1500,
+    logTarget: 'off',
+    ...config,
+  };
+  const runtime = createRuntime(full, {
+    keys: createKeyResolver({
+      trustedKeys: DEV_TRUSTED_KEYS,
+      fetchPem: async () => {
+        throw new Error('tests never fetch keys over the network');
+      },
+    }),
+    log: (line) => lines.push(line),
+    ...overrides,
+  });
+  return Object.assign(runtime, { lines });
+}
