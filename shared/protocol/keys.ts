@@ -146,6 +146,8 @@ export interface KeyResolverOptions {
   fetchTimeoutMs?: number;
   /** How to download a PEM; default `fetchPemOverHttps`. Only ever called with https URLs on the OSS host. */
   fetchPem?: FetchPem;
+  /** After a failed fetch, requests naming that key fail fast for this long. Default 10 s. */
+  failureBackoffMs?: number;
 }
 
 class FetchTimeout extends Error {}
@@ -176,13 +178,23 @@ function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined, what
   });
 }
 
+/** After a failed fetch of an unknown key, requests naming it fail fast for this long. */
+export const FAILED_FETCH_BACKOFF_MS = 10_000;
+/** How many distinct unknown key paths one instance will ever try to fetch. */
+export const MAX_UNKNOWN_KEY_PATHS = 8;
+
 export function createKeyResolver(options: KeyResolverOptions = {}): KeyResolver {
   const trusted = new Map(Object.entries(options.trustedKeys ?? {}));
   const trustedParsed = new Map<string, KeyObject>();
   const timeoutMs = options.fetchTimeoutMs ?? DEFAULT_KEY_FETCH_TIMEOUT_MS;
   const fetchPem = options.fetchPem ?? fetchPemOverHttps;
+  const backoffMs = options.failureBackoffMs ?? FAILED_FETCH_BACKOFF_MS;
   const fetched = new Map<string, KeyObject>();
   const inFlight = new Map<string, Promise<KeyObject>>();
+  // Unsigned requests choose the key URL, so unknown paths are rationed: a failed fetch is retried
+  // only after the backoff, and at most MAX_UNKNOWN_KEY_PATHS paths are ever tried.
+  const failed = new Map<string, { at: number; error: CallbackError }>();
+  const tried = new Set<string>();
 
   function trustedKey(url: string, pem: string): KeyObject {
     let key = trustedParsed.get(url);
@@ -241,17 +253,28 @@ export function createKeyResolver(options: KeyResolverOptions = {}): KeyResolver
       if (path === PINNED_KEY_URL_PATH) return pinnedPublicKey();
       const cached = fetched.get(path);
       if (cached) return cached;
+      const failure = failed.get(path);
+      if (failure && Date.now() - failure.at < backoffMs) throw failure.error;
       let pending = inFlight.get(path);
       if (!pending) {
+        if (!tried.has(path) && tried.size >= MAX_UNKNOWN_KEY_PATHS) {
+          throw new CallbackError(
+            'PublicKeyUnavailable',
+            `refusing to fetch ${keyUrl}: ${MAX_UNKNOWN_KEY_PATHS} different unknown key paths were already tried by this instance (forged callbacks?); pin real keys with OSS_PUBLIC_KEYS_FILE`,
+          );
+        }
+        tried.add(path);
         const httpsUrl = `https://${OSS_KEY_HOST}${path}`;
         pending = download(httpsUrl).then(
           (key) => {
             fetched.set(path, key);
+            failed.delete(path);
             inFlight.delete(path);
             return key;
           },
           (error: unknown) => {
-            inFlight.delete(path); // a failure is not cached: the next request retries
+            inFlight.delete(path);
+            if (error instanceof CallbackError) failed.set(path, { at: Date.now(), error });
             throw error;
           },
         );

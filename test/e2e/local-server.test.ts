@@ -74,7 +74,7 @@ describe('local server', () => {
   it('answers GET /healthz', async () => {
     const response = await fetch(`${base}/healthz`);
     assert.equal(response.status, 200);
-    const health = await response.json();
+    const health = (await response.json()) as any;
     assert.equal(health.status, 'ok');
     assert.deepEqual(health.functions, ['record-upload']);
   });
@@ -114,7 +114,7 @@ describe('local server', () => {
       headers: request.headers as Record<string, string>,
       body: payload.replace('forged', 'forget'),
     });
-    const reply = await response.json();
+    const reply = (await response.json()) as any;
     assert.equal(response.status, 401);
     assert.equal(reply.error.code, 'SignatureInvalid');
     assert.equal(records().length, before);
@@ -123,15 +123,15 @@ describe('local server', () => {
   it('answers unknown paths and wrong methods with JSON errors', async () => {
     const missing = await fetch(`${base}/nope`, { method: 'POST', body: 'x' });
     assert.equal(missing.status, 404);
-    assert.equal((await missing.json()).error.code, 'NotFound');
+    assert.equal(((await missing.json()) as any).error.code, 'NotFound');
     const get = await fetch(`${base}/record-upload`);
     assert.equal(get.status, 405);
-    assert.equal((await get.json()).error.code, 'MethodNotAllowed');
+    assert.equal(((await get.json()) as any).error.code, 'MethodNotAllowed');
   });
 
   it('refuses an oversized body before reading it', async () => {
     const response = await fetch(`${base}/record-upload`, { method: 'POST', body: 'a'.repeat(200_000) });
     assert.equal(response.status, 413);
-    assert.equal((await response.json()).error.code, 'BodyTooLarge');
+    assert.equal(((await response.json()) as any).error.code, 'BodyTooLarge');
   });
 });

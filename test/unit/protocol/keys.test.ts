@@ -13,6 +13,7 @@ import {
   createKeyResolver,
   fetchPemOverHttps,
   loadTrustedKeysFile,
+  MAX_UNKNOWN_KEY_PATHS,
   PINNED_KEY_URL_PATH,
   pinnedPublicKey,
 } from '../../../shared/protocol/index.js';
@@ -159,22 +160,41 @@ describe('createKeyResolver', () => {
     for (const key of keys) assert.equal(key, keys[0]);
   });
 
-  it('does not cache a failure: the next resolve fetches again', async () => {
+  it('after a failure, fails fast during the backoff, then fetches again', async () => {
     let attempt = 0;
     const fetch = fakeFetch(async () => {
       attempt++;
       if (attempt === 1) throw new Error('HTTP status 404');
       return DEV_PUBLIC_PEM;
     });
-    const resolver = createKeyResolver({ fetchPem: fetch.fetchPem });
     const url = 'https://gosspublic.alicdn.com/callback_pub_key_v4.pem';
-    await assert.rejects(
-      resolver.resolve(url),
-      isCode('PublicKeyUnavailable', /https:\/\/gosspublic\.alicdn\.com\/callback_pub_key_v4\.pem: HTTP status 404/),
-    );
-    const key = await resolver.resolve(url);
+    const backingOff = createKeyResolver({ fetchPem: fetch.fetchPem });
+    const failure = isCode('PublicKeyUnavailable', /https:\/\/gosspublic\.alicdn\.com\/callback_pub_key_v4\.pem: HTTP status 404/);
+    await assert.rejects(backingOff.resolve(url), failure);
+    await assert.rejects(backingOff.resolve(url), failure);
+    assert.equal(fetch.calls.length, 1, 'no second fetch during the backoff');
+
+    attempt = 0;
+    const retrying = createKeyResolver({ fetchPem: fetch.fetchPem, failureBackoffMs: 0 });
+    await assert.rejects(retrying.resolve(url), failure);
+    const key = await retrying.resolve(url);
     assert.equal(key.asymmetricKeyType, 'rsa');
-    assert.equal(fetch.calls.length, 2);
+    assert.equal(fetch.calls.length, 3);
+  });
+
+  it('tries at most a handful of distinct unknown key paths per instance', async () => {
+    const fetch = fakeFetch(async () => {
+      throw new Error('HTTP status 404');
+    });
+    const resolver = createKeyResolver({ fetchPem: fetch.fetchPem });
+    for (let i = 0; i < MAX_UNKNOWN_KEY_PATHS; i++) {
+      await assert.rejects(resolver.resolve(`https://gosspublic.alicdn.com/callback_pub_key_x${i}.pem`), isCode('PublicKeyUnavailable'));
+    }
+    await assert.rejects(
+      resolver.resolve('https://gosspublic.alicdn.com/callback_pub_key_one_more.pem'),
+      isCode('PublicKeyUnavailable', /already tried/),
+    );
+    assert.equal(fetch.calls.length, MAX_UNKNOWN_KEY_PATHS);
   });
 
   it('concurrent resolves share the failure too', async () => {
