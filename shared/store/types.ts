@@ -54,11 +54,30 @@ export interface Table<R = Record<string, unknown>> {
   /** Unique constraints; the first one is the default conflict target of `insertOnce`. */
   readonly unique: readonly (readonly (keyof R & string)[])[];
   readonly indexes: readonly (readonly (keyof R & string)[])[];
+  /** Later schema changes, applied in order after the table was created (see `defineTable`). */
+  readonly migrations: readonly Migration<keyof R & string>[];
   /** Phantom field that carries the row type. */
   readonly __row?: R;
 }
 
-/** Equality on each named field, or a range on comparable fields. */
+/**
+ * One dialect-neutral schema change. `addColumn` names a field of the table's `columns` (which must be
+ * nullable, so existing rows stay valid); `addIndex` creates a (unique) index on existing fields.
+ */
+export type MigrationStep<F extends string = string> =
+  | { readonly addColumn: F }
+  | { readonly addIndex: readonly F[]; readonly unique?: boolean };
+
+/**
+ * A named list of steps, recorded as `<table>@<name>` once applied. Never edit an applied migration
+ * (its checksum is checked); append a new one instead.
+ */
+export interface Migration<F extends string = string> {
+  readonly name: string;
+  readonly up: readonly MigrationStep<F>[];
+}
+
+/** Equality on each named field (`null` matches NULL), or a range on comparable fields. */
 export type Where<R> = {
   [K in keyof R]?: R[K] | { lt?: R[K]; lte?: R[K]; gt?: R[K]; gte?: R[K] };
 };
@@ -75,7 +94,7 @@ export interface FindOptions<R> {
 export interface Tx {
   /**
    * Inserts `row` unless a row with the same values in the conflict key exists (default: the
-   * table's first unique constraint). Returns the stored row (the existing one when it was a
+   * table's first unique constraint, or its primary key when it has none). Returns the stored row (the existing one when it was a
    * duplicate). Safe under concurrency: of N concurrent calls with the same key exactly one inserts.
    */
   insertOnce<R>(table: Table<R>, row: R, conflictKey?: readonly (keyof R & string)[]): Promise<{ row: R; duplicate: boolean }>;

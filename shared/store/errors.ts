@@ -1,0 +1,101 @@
+/**
+ * The errors of the store layer. A backend turns a driver error into one of:
+ * - `CallbackError('StoreUnavailable')` when the store cannot be reached or used right now (the
+ *   message names the likely cause, never a password);
+ * - `UniqueViolation` when a write hits a unique key;
+ * - the driver's error unchanged otherwise (a bug: bad SQL, a constraint the job should have checked).
+ */
+import { CallbackError } from '../protocol/errors.js';
+
+export class UniqueViolation extends Error {
+  readonly code = 'UniqueViolation';
+  constructor(
+    readonly table: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super(`duplicate key in ${table}`, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'UniqueViolation';
+  }
+}
+
+export function isUnavailable(error: unknown): error is CallbackError {
+  return error instanceof CallbackError && error.code === 'StoreUnavailable';
+}
+
+/** `StoreUnavailable: <label>: <reason>`; `secret` (the password) is blanked should it appear anywhere. */
+export function unavailable(label: string, reason: string, cause?: unknown, secret?: string): CallbackError {
+  let message = `${label}: ${reason}`;
+  if (secret) message = message.split(secret).join('***');
+  return new CallbackError('StoreUnavailable', message, { cause });
+}
+
+/** `code` of an error or of the first error of an AggregateError (Node's happy-eyeballs connect). */
+export function errorCode(error: unknown): string | number | undefined {
+  const e = error as { code?: string | number; errors?: { code?: string }[] } | null;
+  return e?.code ?? e?.errors?.[0]?.code;
+}
+
+/** Why a TCP connection failed, from Node's error codes; undefined when it is not a network error. */
+export function networkReason(error: unknown, host: string, port: number, connectTimeoutMs: number): string | undefined {
+  switch (errorCode(error)) {
+    case 'ECONNREFUSED':
+      return `connection refused by ${host}:${port} (is the server running and listening there?)`;
+    case 'ETIMEDOUT':
+      return `timed out connecting to ${host}:${port} after ${connectTimeoutMs} ms (host down or firewalled?)`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `cannot resolve host name "${host}"`;
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return `no route to ${host}:${port}`;
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return `connection to ${host}:${port} was reset`;
+    default:
+      return undefined;
+  }
+}
+
+/** `promise`, or the signal's reason as soon as it aborts (the promise is then left to settle unobserved). */
+export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  promise.catch(() => {});
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** Rejects with a StoreUnavailable (built by `onTimeout`) when `promise` takes longer than `ms`. */
+export function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  promise.catch(() => {});
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Where a store URL points, for logs: scheme, user, host, port, database; never the password or parameters. */
+export function storeLabel(url: string): string {
+  const scheme = url.slice(0, Math.max(0, url.indexOf(':')));
+  if (scheme === 'sqlite') return `sqlite:${url.slice('sqlite:'.length).split('?')[0]}`;
+  try {
+    const u = new URL(url);
+    const user = u.username ? `${decodeURIComponent(u.username)}@` : '';
+    return `${u.protocol}//${user}${u.host}${u.pathname}`;
+  } catch {
+    return `${scheme || '?'}:(unparseable URL)`;
+  }
+}

@@ -1,0 +1,285 @@
+/**
+ * What the client/server backends (postgres.ts, mysql.ts) share: settings, and the transaction runner
+ * written for serverless instances (one request at a time, frozen between requests, hundreds at once):
+ *
+ * - a tiny pool (default 2 connections) and a short connect timeout, so an unreachable store fails fast;
+ * - a pooled connection that died while the instance was frozen is found out by the first statement
+ *   (BEGIN), discarded, and the transaction starts again on a fresh connection (at most twice);
+ * - every statement has a client-side timeout; on timeout, or when the caller's signal aborts while a
+ *   statement runs, the connection is destroyed (the server then rolls back) instead of reused;
+ * - deadlocks and serialization failures rerun the whole transaction function (up to 3 more times).
+ */
+import { migrate as runMigrations, type MigrationHost } from './migrate.js';
+import { isUnavailable, raceAbort, unavailable, withTimeout } from './errors.js';
+import { SqlTx, type Dialect, type Query, type Result, type Run } from './sql.js';
+import type { Store, Table, TransactionOptions, Tx } from './types.js';
+
+export interface ServerSettings {
+  poolMax: number;
+  connectTimeoutMs: number;
+  queryTimeoutMs: number;
+  idleTimeoutMs: number;
+  /** TCP keepalive initial delay; 0 turns keepalive off. */
+  keepAliveMs: number;
+}
+
+const SETTINGS: Record<keyof ServerSettings, [param: string, env: string, fallback: number]> = {
+  poolMax: ['pool_max', 'DATABASE_POOL_MAX', 2],
+  connectTimeoutMs: ['connect_timeout_ms', 'DATABASE_CONNECT_TIMEOUT_MS', 2000],
+  queryTimeoutMs: ['query_timeout_ms', 'DATABASE_QUERY_TIMEOUT_MS', 5000],
+  idleTimeoutMs: ['idle_timeout_ms', 'DATABASE_IDLE_TIMEOUT_MS', 30000],
+  keepAliveMs: ['keepalive_ms', 'DATABASE_KEEPALIVE_MS', 10000],
+};
+
+/** Reads one integer setting: URL parameter (then removed from `params`), else environment variable, else default. */
+export function intSetting(params: URLSearchParams, param: string, env: string, fallback: number, min = 0): number {
+  const raw = params.get(param) ?? process.env[env];
+  params.delete(param);
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < min) throw new Error(`${param} (${env}) must be an integer >= ${min}, got "${raw}"`);
+  return value;
+}
+
+/** The settings of the URL's parameters / environment; the parameters are removed from `url`. */
+export function serverSettings(url: URL): ServerSettings {
+  const entries = Object.entries(SETTINGS).map(([key, [param, env, fallback]]) => [key, intSetting(url.searchParams, param, env, fallback, key === 'poolMax' ? 1 : 0)]);
+  const settings = Object.fromEntries(entries) as ServerSettings;
+  if (settings.connectTimeoutMs === 0 || settings.queryTimeoutMs === 0) throw new Error('connect_timeout_ms and query_timeout_ms must be > 0');
+  return settings;
+}
+
+/** How a driver error should be handled. */
+export type ErrorKind =
+  /** Duplicate key (UniqueViolation). */
+  | 'unique'
+  /** Deadlock / serialization failure: run the transaction again. */
+  | 'retry'
+  /** This connection is gone (killed, reset, closed while frozen): discard it. */
+  | 'dead'
+  /** The store cannot be used right now (refused, auth, unknown database, full, timed out...). */
+  | 'unavailable'
+  | 'missing-table'
+  | undefined;
+
+/** The driver-specific half of a client/server backend. `C` is one connection. */
+export interface Driver<C> {
+  readonly kind: 'postgres' | 'mysql';
+  readonly dialect: Dialect;
+  readonly label: string;
+  readonly password: string;
+  readonly settings: ServerSettings;
+  /** A connection from the pool (connecting if needed, failing after the connect timeout). */
+  acquire(): Promise<C>;
+  /** Starts a READ COMMITTED transaction (after per-connection session setup where needed). */
+  begin(conn: C): Promise<void>;
+  run(conn: C, query: Query): Promise<Result>;
+  release(conn: C): void;
+  /** Closes the socket now and drops the connection from the pool. */
+  destroy(conn: C): void;
+  /** Runs `fn` holding the database-wide migration lock (inside a transaction where DDL is transactional). */
+  withMigrationLock(run: Run, fn: () => Promise<void>): Promise<void>;
+  classify(error: unknown): ErrorKind;
+  /** The likely cause of an 'unavailable' or 'dead' error, for the StoreUnavailable message. */
+  describe(error: unknown): string;
+  end(): Promise<void>;
+}
+
+const MAX_RETRIES = 3;
+const MIGRATION_TIMEOUT_MS = 60_000;
+
+/** One connection checked out for one transaction (or one migration). */
+class Session<C> {
+  private inFlight = 0;
+  broken = false;
+  sawRetryable = false;
+  done = false;
+
+  constructor(
+    private readonly driver: Driver<C>,
+    readonly conn: C,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
+
+  async run(query: Query, { timeoutMs = this.driver.settings.queryTimeoutMs, abortable = true } = {}): Promise<Result> {
+    const { driver } = this;
+    const signal = abortable ? this.signal : undefined;
+    if (this.done) throw new Error('the transaction has already finished: await every tx call inside the transaction function');
+    if (this.broken) throw unavailable(driver.label, 'the connection was lost earlier in this transaction');
+    signal?.throwIfAborted();
+    this.inFlight += 1;
+    try {
+      const result = driver.run(this.conn, query);
+      const timed = withTimeout(result, timeoutMs, () => {
+        this.kill();
+        return unavailable(driver.label, `query timed out after ${timeoutMs} ms (server overloaded, or a lock held too long?)`);
+      });
+      return await raceAbort(timed, signal);
+    } catch (error) {
+      if (signal?.aborted) {
+        if (this.inFlight > 0) this.kill(); // the statement may hang: let the server roll back
+        throw signal.reason;
+      }
+      if (isUnavailable(error)) throw error;
+      const kind = driver.classify(error);
+      if (kind === 'retry') this.sawRetryable = true;
+      if (kind === 'dead' || kind === 'unavailable') {
+        this.kill();
+        throw unavailable(driver.label, driver.describe(error), error, driver.password);
+      }
+      throw error;
+    } finally {
+      this.inFlight -= 1;
+    }
+  }
+
+  kill(): void {
+    if (this.broken) return;
+    this.broken = true;
+    this.driver.destroy(this.conn);
+  }
+
+  /** Commits (never abandoned half-way: the outcome would be unknown) and returns the connection. */
+  async commit(): Promise<void> {
+    if (this.sawRetryable) throw new Error('a statement of this transaction failed; it cannot commit');
+    await this.run({ sql: 'COMMIT', params: [] }, { abortable: false });
+    this.done = true;
+    this.driver.release(this.conn);
+  }
+
+  /** Rolls back and returns the connection, or destroys it when that is not possible. */
+  async rollback(): Promise<void> {
+    this.done = true;
+    if (this.broken) return;
+    if (this.inFlight > 0) return this.kill();
+    try {
+      const rollback = this.driver.run(this.conn, { sql: 'ROLLBACK', params: [] });
+      await withTimeout(rollback, this.driver.settings.connectTimeoutMs, () => new Error('ROLLBACK timed out'));
+      this.driver.release(this.conn);
+    } catch {
+      this.kill();
+    }
+  }
+}
+
+export class PooledStore<C> implements Store {
+  readonly kind: string;
+  readonly label: string;
+  private closed = false;
+
+  constructor(private readonly driver: Driver<C>) {
+    this.kind = driver.kind;
+    this.label = driver.label;
+  }
+
+  async transaction<T>(fn: (tx: Tx) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    const { signal } = options;
+    for (let attempt = 1; ; attempt++) {
+      signal?.throwIfAborted();
+      const session = await this.begin(signal);
+      try {
+        const result = await raceAbort(fn(this.tx(session)), signal);
+        await session.commit();
+        return result;
+      } catch (error) {
+        await session.rollback();
+        if (!session.sawRetryable || signal?.aborted) throw error;
+        if (attempt > MAX_RETRIES) {
+          throw unavailable(this.label, `transaction still failed after ${attempt} attempts (deadlocks or lock waits: too much contention)`, error);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 10 * attempt + Math.random() * 20 * attempt));
+      }
+    }
+  }
+
+  async migrate(tables: readonly Table<any>[]): Promise<void> {
+    const { driver } = this;
+    const host: MigrationHost = {
+      dialect: driver.dialect,
+      read: async (query) => {
+        const session = await this.checkout(undefined);
+        try {
+          return await session.run(query);
+        } catch (error) {
+          if (driver.classify(error) === 'missing-table') return { rows: [], count: 0 };
+          throw error;
+        } finally {
+          session.done = true;
+          if (!session.broken) driver.release(session.conn);
+        }
+      },
+      locked: async (fn) => {
+        const session = await this.checkout(undefined);
+        const run: Run = (query) => session.run(query, { timeoutMs: MIGRATION_TIMEOUT_MS });
+        try {
+          await driver.withMigrationLock(run, () => fn(run));
+        } finally {
+          session.done = true;
+          if (!session.broken) driver.release(session.conn);
+        }
+      },
+    };
+    await runMigrations(host, tables);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.driver.end();
+  }
+
+  private tx(session: Session<C>): Tx {
+    return new SqlTx(this.driver.dialect, (query) => session.run(query), (error) => this.driver.classify(error) === 'unique');
+  }
+
+  /** A connection from the pool; on abort or timeout, a connection that arrives later goes back. */
+  private async checkout(signal: AbortSignal | undefined): Promise<Session<C>> {
+    const { driver } = this;
+    if (this.closed) throw unavailable(this.label, 'the store was closed');
+    let abandoned = false;
+    const pending = driver.acquire();
+    pending.then((conn) => abandoned && driver.release(conn), () => {});
+    try {
+      // The driver's own connect timeout normally fires first, with a more precise error.
+      const timeoutMs = driver.settings.connectTimeoutMs + 1000;
+      const conn = await raceAbort(
+        withTimeout(pending, timeoutMs, () => unavailable(this.label, `no connection within ${timeoutMs} ms (server unreachable, or all ${driver.settings.poolMax} pooled connections busy)`)),
+        signal,
+      );
+      return new Session(driver, conn, signal);
+    } catch (error) {
+      abandoned = true;
+      if (signal?.aborted || isUnavailable(error)) throw error;
+      throw unavailable(this.label, driver.describe(error), error, driver.password);
+    }
+  }
+
+  /**
+   * A connection with an open transaction. A connection that died in the pool (typically while the
+   * instance was frozen) fails at BEGIN, before any statement of the transaction ran: it is discarded and
+   * BEGIN is tried again, on another connection. BEGIN is also how a silently dead connection is detected:
+   * it gets only the connect timeout to answer.
+   */
+  private async begin(signal: AbortSignal | undefined): Promise<Session<C>> {
+    const { driver } = this;
+    for (let attempt = 1; ; attempt++) {
+      const session = await this.checkout(signal);
+      const silent = new Error('BEGIN timed out');
+      try {
+        await raceAbort(withTimeout(driver.begin(session.conn), driver.settings.connectTimeoutMs, () => silent), signal);
+        return session;
+      } catch (error) {
+        session.kill();
+        if (signal?.aborted) throw signal.reason;
+        const kind = driver.classify(error);
+        const stale = kind === 'dead' || error === silent;
+        if (stale && attempt < 3) continue;
+        if (stale || kind === 'unavailable') {
+          const reason = kind === undefined ? `the server did not answer within ${driver.settings.connectTimeoutMs} ms` : driver.describe(error);
+          throw unavailable(this.label, reason, error, driver.password);
+        }
+        throw error;
+      }
+    }
+  }
+}

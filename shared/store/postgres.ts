@@ -1,0 +1,140 @@
+/**
+ * PostgreSQL through `pg`. URL: `postgres://user:password@host:5432/database` (or `postgresql://`).
+ *
+ * Settings: URL parameter, else environment variable, else default (see pooled.ts):
+ * - `pool_max` / `DATABASE_POOL_MAX` (2): connections per instance.
+ * - `connect_timeout_ms` / `DATABASE_CONNECT_TIMEOUT_MS` (2000): TCP + TLS + authentication; also
+ *   how long a pooled connection gets to answer BEGIN before it is considered dead.
+ * - `query_timeout_ms` / `DATABASE_QUERY_TIMEOUT_MS` (5000): per statement, client-side (the connection
+ *   is then destroyed) and server-side (`statement_timeout`). `idle_in_transaction_session_timeout`
+ *   is twice that, so a transaction left open by a frozen or crashed instance releases its locks.
+ * - `idle_timeout_ms` / `DATABASE_IDLE_TIMEOUT_MS` (30000): close connections idle this long.
+ * - `keepalive_ms` / `DATABASE_KEEPALIVE_MS` (10000): TCP keepalive initial delay; 0 turns it off.
+ * Other URL parameters go to `pg` unchanged (`sslmode`, `application_name` (default `oss-callback`)...).
+ */
+import type { PoolClient } from 'pg';
+import { errorCode, networkReason, storeLabel } from './errors.js';
+import { PooledStore, serverSettings, type Driver, type ErrorKind } from './pooled.js';
+import { postgresDialect } from './sql.js';
+import type { Store } from './types.js';
+
+/** An arbitrary constant: the advisory lock that serializes migrations. */
+const MIGRATION_LOCK = '7283620312064517';
+
+const KINDS: Record<string, ErrorKind> = {
+  '23505': 'unique',
+  '40001': 'retry', // serialization_failure
+  '40P01': 'retry', // deadlock_detected
+  '42P01': 'missing-table',
+  '57P01': 'dead', // admin_shutdown (pg_terminate_backend, server stopping)
+  '57P02': 'dead', // crash_shutdown
+  '08000': 'dead',
+  '08003': 'dead',
+  '08006': 'dead',
+  ECONNRESET: 'dead',
+  EPIPE: 'dead',
+};
+
+const REASONS: Record<string, string> = {
+  '53300': 'too many connections (max_connections reached: lower pool_max or the instance count)',
+  '53100': 'the server disk is full',
+  '53200': 'the server is out of memory',
+  '25006': 'the server is read-only (connected to a standby?)',
+  '57P01': 'the connection was terminated by the server (administrator command or shutdown)',
+  '57P03': 'the server is starting up or shutting down',
+};
+
+export async function openPostgres(url: string): Promise<Store> {
+  const parsed = new URL(url);
+  const settings = serverSettings(parsed);
+  const host = parsed.hostname || 'localhost';
+  const port = Number(parsed.port || 5432);
+  const user = decodeURIComponent(parsed.username);
+  const database = decodeURIComponent(parsed.pathname.slice(1)) || user;
+  const password = decodeURIComponent(parsed.password);
+  if (!parsed.searchParams.has('application_name')) parsed.searchParams.set('application_name', 'oss-callback');
+
+  const { default: pg } = await import('pg');
+  const pool = new pg.Pool({
+    connectionString: parsed.toString(),
+    max: settings.poolMax,
+    connectionTimeoutMillis: settings.connectTimeoutMs,
+    idleTimeoutMillis: settings.idleTimeoutMs,
+    keepAlive: settings.keepAliveMs > 0,
+    keepAliveInitialDelayMillis: settings.keepAliveMs,
+    statement_timeout: settings.queryTimeoutMs,
+    idle_in_transaction_session_timeout: settings.queryTimeoutMs * 2,
+    allowExitOnIdle: true,
+  });
+  pool.on('error', () => {}); // an idle connection died (server restart, killed): the pool drops it
+  const watched = new WeakSet<PoolClient>();
+
+  const classify = (error: unknown): ErrorKind => {
+    const kind = KINDS[String(errorCode(error))];
+    if (kind) return kind;
+    const code = String(errorCode(error));
+    const message = (error as Error)?.message ?? '';
+    if (/^(28|3D|53|57|08)/.test(code) || code === '25006' || networkReason(error, host, port, 0)) return 'unavailable';
+    if (/connection timeout|trying to connect|pool after calling end/.test(message)) return 'unavailable';
+    if (/Connection terminated|not queryable|connection error/i.test(message)) return 'dead';
+    return undefined;
+  };
+
+  const driver: Driver<PoolClient> = {
+    kind: 'postgres',
+    dialect: postgresDialect,
+    label: storeLabel(url),
+    password,
+    settings,
+    async acquire() {
+      const client = await pool.connect();
+      if (!watched.has(client)) {
+        watched.add(client);
+        client.on('error', () => {}); // died while checked out: the next statement fails and says so
+      }
+      return client;
+    },
+    async begin(client) {
+      await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
+    },
+    async run(client, query) {
+      const result = await client.query({ text: query.sql, values: query.params as unknown[] });
+      // COMMIT of a transaction in which a statement failed (the job caught the error) rolls back.
+      if (query.sql === 'COMMIT' && result.command === 'ROLLBACK') {
+        throw new Error('the transaction was rolled back: a statement in it failed (PostgreSQL aborts the whole transaction on an error)');
+      }
+      return { rows: result.rows, count: result.rowCount ?? 0 };
+    },
+    release: (client) => client.release(),
+    destroy: (client) => client.release(true),
+    async withMigrationLock(run, fn) {
+      await run({ sql: 'BEGIN', params: [] });
+      try {
+        await run({ sql: 'SET LOCAL statement_timeout = 0', params: [] }); // DDL may be slow; the client-side timeout stays
+        await run({ sql: 'SELECT pg_advisory_xact_lock($1)', params: [MIGRATION_LOCK] });
+        await fn();
+        await run({ sql: 'COMMIT', params: [] });
+      } catch (error) {
+        await run({ sql: 'ROLLBACK', params: [] }).catch(() => {});
+        throw error;
+      }
+    },
+    classify,
+    describe(error) {
+      const code = String(errorCode(error));
+      const message = (error as Error)?.message ?? String(error);
+      if (/connection timeout|trying to connect/.test(message)) return `timed out connecting to ${host}:${port} after ${settings.connectTimeoutMs} ms (host down or firewalled?)`;
+      const reason =
+        networkReason(error, host, port, settings.connectTimeoutMs) ??
+        (code === '28P01' || code === '28000' ? `authentication failed for user "${user}"` : undefined) ??
+        (code === '3D000' ? `database "${database}" does not exist` : undefined) ??
+        (code === '57014' ? `statement timed out (statement_timeout ${settings.queryTimeoutMs} ms)` : undefined) ??
+        REASONS[code] ??
+        (/pool after calling end/.test(message) ? 'the store was closed' : undefined) ??
+        (classify(error) === 'dead' ? `the connection to ${host}:${port} was lost` : undefined);
+      return reason === undefined ? message : `${reason} (${message})`;
+    },
+    end: () => pool.end(),
+  };
+  return new PooledStore(driver);
+}

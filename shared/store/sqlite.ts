@@ -1,0 +1,208 @@
+/**
+ * SQLite, the embedded default, through `libsql` (the better-sqlite3 API, prebuilt binaries).
+ *
+ * URL: `sqlite:<path>` (relative to the working directory; parent folders are created) or
+ * `sqlite::memory:`. Setting (URL parameter, else environment variable):
+ * - `busy_timeout_ms` / `DATABASE_BUSY_TIMEOUT_MS` (default 3000): how long to wait for another
+ *   process's write lock before failing with StoreUnavailable.
+ *
+ * The database is opened on first use (WAL journal, foreign keys on). Transactions are
+ * `BEGIN IMMEDIATE` (the write lock up front: no deadlocks, no upgrade failures). The driver is
+ * synchronous and the API is not, so transactions on one file are queued in this process: two
+ * interleaved async transactions never share one BEGIN, and a waiting BEGIN never blocks the event
+ * loop on a lock held by this very process.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type Libsql from 'libsql';
+import { raceAbort, unavailable } from './errors.js';
+import { migrate as runMigrations } from './migrate.js';
+import { intSetting } from './pooled.js';
+import { SqlTx, sqliteDialect, type Query, type Result, type Run } from './sql.js';
+import type { Store, Table, TransactionOptions, Tx } from './types.js';
+
+type Database = Libsql.Database;
+type Statement = ReturnType<Database['prepare']>;
+
+/** The tail of the queue of each database file in this process. */
+const queues = new Map<string, Promise<void>>();
+let memoryDatabases = 0;
+
+/** Waits for the turn on `key`; the returned function ends it. */
+async function takeTurn(key: string, signal: AbortSignal | undefined): Promise<() => void> {
+  const previous = queues.get(key) ?? Promise.resolve();
+  let done!: () => void;
+  const mine = new Promise<void>((resolve) => (done = resolve));
+  const tail = previous.then(() => mine);
+  queues.set(key, tail);
+  const release = (): void => {
+    done();
+    if (queues.get(key) === tail) queues.delete(key);
+  };
+  try {
+    await raceAbort(previous, signal);
+  } catch (error) {
+    void previous.then(release); // give the turn up once it comes
+    throw error;
+  }
+  return release;
+}
+
+/** SQLite primary result codes (the low byte of extended codes). */
+const SQLITE = { BUSY: 5, LOCKED: 6, READONLY: 8, IOERR: 10, CORRUPT: 11, FULL: 13, CANTOPEN: 14, CONSTRAINT: 19, NOTADB: 26 };
+const UNIQUE_CODES = new Set([1555, 2067]); // SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite';
+  private db: Database | undefined;
+  private readonly statements = new Map<string, Statement>();
+  private readonly key: string;
+  private closed = false;
+
+  constructor(
+    private readonly path: string,
+    readonly label: string,
+    private readonly busyTimeoutMs: number,
+  ) {
+    this.key = path === ':memory:' ? `:memory:#${++memoryDatabases}` : path;
+  }
+
+  async transaction<T>(fn: (tx: Tx) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    const { signal } = options;
+    return this.exclusive(signal, async (db) => {
+      let done = false;
+      const run: Run = async (query) => {
+        if (done) throw new Error('the transaction has already finished: await every tx call inside the transaction function');
+        signal?.throwIfAborted();
+        return this.execute(db, query);
+      };
+      this.execute(db, { sql: 'BEGIN IMMEDIATE', params: [] });
+      try {
+        const result = await raceAbort(fn(new SqlTx(sqliteDialect, run, isUnique)), signal);
+        done = true;
+        this.execute(db, { sql: 'COMMIT', params: [] });
+        return result;
+      } catch (error) {
+        done = true;
+        if (db.inTransaction) db.exec('ROLLBACK');
+        throw error;
+      }
+    });
+  }
+
+  async migrate(tables: readonly Table<any>[]): Promise<void> {
+    await runMigrations(
+      {
+        dialect: sqliteDialect,
+        read: (query) =>
+          this.exclusive(undefined, async (db) => {
+            try {
+              return this.execute(db, query);
+            } catch (error) {
+              if (/no such table/.test((error as Error).message)) return { rows: [], count: 0 };
+              throw error;
+            }
+          }),
+        locked: (fn) =>
+          this.exclusive(undefined, async (db) => {
+            this.execute(db, { sql: 'BEGIN IMMEDIATE', params: [] });
+            try {
+              await fn(async (query) => this.execute(db, query));
+              this.execute(db, { sql: 'COMMIT', params: [] });
+            } catch (error) {
+              if (db.inTransaction) db.exec('ROLLBACK');
+              throw error;
+            }
+          }),
+      },
+      tables,
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.exclusive(undefined, async (db) => {
+      this.closed = true;
+      this.statements.clear();
+      db.close();
+      this.db = undefined;
+    }).catch(() => {
+      this.closed = true; // never opened
+    });
+  }
+
+  /** Runs `fn` with the database (opened if needed) during this store's turn on the file. */
+  private async exclusive<T>(signal: AbortSignal | undefined, fn: (db: Database) => Promise<T>): Promise<T> {
+    if (this.closed) throw unavailable(this.label, 'the store was closed');
+    const release = await takeTurn(this.key, signal);
+    try {
+      this.db ??= await this.open();
+      return await fn(this.db);
+    } finally {
+      release();
+    }
+  }
+
+  private async open(): Promise<Database> {
+    const { path } = this;
+    if (path !== ':memory:') {
+      try {
+        mkdirSync(dirname(path), { recursive: true });
+      } catch (error) {
+        throw unavailable(this.label, `cannot create the folder of the database file ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, error);
+      }
+    }
+    const { default: Database } = await import('libsql');
+    let db: Database | undefined;
+    try {
+      db = new Database(path);
+      db.exec(`PRAGMA busy_timeout = ${Math.trunc(this.busyTimeoutMs)}`);
+      db.exec('PRAGMA journal_mode = WAL');
+      db.exec('PRAGMA synchronous = NORMAL');
+      db.exec('PRAGMA foreign_keys = ON');
+      return db;
+    } catch (error) {
+      db?.close();
+      throw unavailable(this.label, `cannot open the database file ${path} for writing (is its folder writable, and the disk not full?): ${(error as Error).message}`, error);
+    }
+  }
+
+  private execute(db: Database, query: Query): Result {
+    try {
+      let statement = this.statements.get(query.sql);
+      if (statement === undefined) this.statements.set(query.sql, (statement = db.prepare(query.sql)));
+      if (statement.reader) return { rows: statement.all(query.params) as Record<string, unknown>[], count: 0 };
+      return { rows: [], count: statement.run(query.params).changes };
+    } catch (error) {
+      throw this.mapError(error);
+    }
+  }
+
+  private mapError(error: unknown): unknown {
+    const rawCode = (error as { rawCode?: number }).rawCode;
+    if (typeof rawCode !== 'number') return error;
+    const reason = {
+      [SQLITE.BUSY]: `the database is locked by another process (waited ${this.busyTimeoutMs} ms)`,
+      [SQLITE.LOCKED]: 'the database is locked',
+      [SQLITE.READONLY]: `the database file ${this.path} is not writable`,
+      [SQLITE.IOERR]: `I/O error on ${this.path}`,
+      [SQLITE.CORRUPT]: `the database file ${this.path} is corrupt`,
+      [SQLITE.FULL]: 'the disk is full',
+      [SQLITE.CANTOPEN]: `cannot open the database file ${this.path}`,
+      [SQLITE.NOTADB]: `${this.path} is not a SQLite database`,
+    }[rawCode & 0xff];
+    return reason === undefined ? error : unavailable(this.label, `${reason}: ${(error as Error).message}`, error);
+  }
+}
+
+function isUnique(error: unknown): boolean {
+  return UNIQUE_CODES.has((error as { rawCode?: number }).rawCode as number);
+}
+
+export async function openSqlite(url: string): Promise<Store> {
+  const [rest = '', query] = url.slice('sqlite:'.length).split('?', 2);
+  const busyTimeoutMs = intSetting(new URLSearchParams(query), 'busy_timeout_ms', 'DATABASE_BUSY_TIMEOUT_MS', 3000);
+  const location = decodeURIComponent(rest);
+  if (location === '') throw new Error(`"${url}": expected sqlite:<path> or sqlite::memory:`);
+  const path = location === ':memory:' ? location : resolve(location);
+  return new SqliteStore(path, `sqlite:${location}`, busyTimeoutMs);
+}
