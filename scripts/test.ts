@@ -18,6 +18,12 @@ function collect(path: string, out: string[]): void {
 }
 
 const roots = process.argv.slice(2);
+if (roots.length === 0) {
+  // The whole suite starts with a type check: a type error fails `npm test` like a failing test.
+  process.stdout.write('type check (tsc -p .)\n');
+  const tsc = spawnSync(process.execPath, [join('node_modules', 'typescript', 'bin', 'tsc'), '-p', '.'], { stdio: 'inherit' });
+  if (tsc.status !== 0) process.exit(tsc.status ?? 1);
+}
 const files: string[] = [];
 for (const root of roots.length > 0 ? roots : ['test']) collect(root, files);
 if (files.length === 0) {

@@ -150,9 +150,11 @@ function unwrapWrappers(schema: unknown): unknown {
  * The callbackBody uploaders must send for a job whose payload is `payload` (keys mapped to `oss.*`
  * schemas, possibly wrapped in `v.optional` / `v.pipe`) plus custom variables. Form:
  * `k=${var}&…&x:c=${x:c}`; JSON: `{"k":${var},…,"x:c":${x:c}}` (variables unquoted: OSS adds the
- * quotes for strings). A custom schema that is an object adds its keys; a record adds nothing.
+ * quotes for strings; only the image dimensions are quoted, see below). A custom schema that is an object adds its keys; a record adds nothing.
  * Throws a plain `Error` for a payload key without an OSS variable or a key OSS would reject.
  */
+const EMPTY_WHEN_NOT_IMAGE = new Set(['imageInfo.width', 'imageInfo.height']);
+
 export function callbackBodyTemplate(
   payload: ObjectLike,
   custom?: AnySchema | ObjectLike,
@@ -184,6 +186,11 @@ export function callbackBodyTemplate(
     }
   }
   if (pairs.length === 0) throw new Error('the callbackBody would be empty: the payload names no OSS variable');
-  if (type === 'json') return `{${pairs.map(([k, n]) => `${JSON.stringify(k)}:\${${n}}`).join(',')}}`;
+  if (type === 'json') {
+    // OSS writes imageInfo.width/height as bare numbers and as *nothing* for a non-image, which
+    // would leave a hole (`"w":,`). Quoted, they give "640" or "": valid JSON either way.
+    const value = (n: string) => (EMPTY_WHEN_NOT_IMAGE.has(n) ? `"\${${n}}"` : `\${${n}}`);
+    return `{${pairs.map(([k, n]) => `${JSON.stringify(k)}:${value(n)}`).join(',')}}`;
+  }
   return pairs.map(([k, n]) => `${k}=\${${n}}`).join('&');
 }

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import * as v from 'valibot';
 import { job as recordUpload } from '../../../functions/record-upload/index.js';
@@ -107,7 +110,7 @@ describe('pipeline: every rejection is a JSON error with a stable code, and writ
       () => handleCallback(recordUpload, signedRequest(formBody(), { headers: { authorization: undefined } }), noStoreRuntime()),
       'SignatureMissing',
       401,
-      /authorization/,
+      /authorization/i,
     ],
     [
       'no key URL header',
@@ -197,7 +200,10 @@ describe('pipeline: every rejection is a JSON error with a stable code, and writ
   });
 
   it('an unreachable store → StoreUnavailable', async () => {
-    const runtime = testRuntime({ databaseUrl: 'sqlite:/proc/no-such-dir/x.db' });
+    // A path below a regular file can never be created.
+    const file = join(mkdtempSync(join(tmpdir(), 'oss-cb-')), 'not-a-dir');
+    writeFileSync(file, '');
+    const runtime = testRuntime({ databaseUrl: `sqlite:${file}/x.db` });
     expectError(await handleCallback(recordUpload, signedRequest(formBody()), runtime), 'StoreUnavailable', 503);
   });
 

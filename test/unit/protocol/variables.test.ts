@@ -126,10 +126,12 @@ describe('callbackBodyTemplate', () => {
       'bucket=${bucket}&object=${object}&size=${size}&width=${imageInfo.width}&height=${imageInfo.height}&crc64=${crc64}&x:uid=${x:uid}&x:order_id=${x:order_id}',
     );
   });
-  it('builds the JSON template with unquoted variables', () => {
+  it('builds the JSON template with unquoted variables, quoting only the image dimensions', () => {
+    // imageInfo.width/height are bare numbers for images and nothing at all otherwise: quoted, the
+    // result is valid JSON for both ("640" or "").
     assert.equal(
       callbackBodyTemplate(payload, custom, 'json'),
-      '{"bucket":${bucket},"object":${object},"size":${size},"width":${imageInfo.width},"height":${imageInfo.height},"crc64":${crc64},"x:uid":${x:uid},"x:order_id":${x:order_id}}',
+      '{"bucket":${bucket},"object":${object},"size":${size},"width":"${imageInfo.width}","height":"${imageInfo.height}","crc64":${crc64},"x:uid":${x:uid},"x:order_id":${x:order_id}}',
     );
   });
   it('adds nothing for a record of custom variables, or without custom', () => {
