@@ -273,7 +273,7 @@ export class PooledStore<C> implements Store {
         if (signal?.aborted) throw signal.reason;
         const kind = driver.classify(error);
         const stale = kind === 'dead' || error === silent;
-        if (stale && attempt < 3) continue;
+        if (stale && attempt <= driver.settings.poolMax) continue; // every pooled connection may be dead
         if (stale || kind === 'unavailable') {
           const reason = kind === undefined ? `the server did not answer within ${driver.settings.connectTimeoutMs} ms` : driver.describe(error);
           throw unavailable(this.label, reason, error, driver.password);

@@ -63,7 +63,7 @@ function decodeCommon(def: ColumnDef, value: unknown): unknown {
     case 'bool':
       return value === true || value === 1 || value === '1';
     case 'json':
-      return typeof value === 'string' ? JSON.parse(value) : value;
+      return JSON.parse(value as string);
     case 'timestamp':
       return value instanceof Date ? value : new Date(value as string);
     default:
@@ -105,7 +105,7 @@ export const postgresDialect: Dialect = {
     if (def.type === 'timestamp') return (value as Date).toISOString();
     return value;
   },
-  decode: decodeCommon,
+  decode: (def, value) => (def.type === 'json' ? value : decodeCommon(def, value)), // pg parses jsonb itself
   limit: (n) => n,
   conflicts: 'on-conflict',
   forUpdate: true,

@@ -12,7 +12,7 @@
  * interleaved async transactions never share one BEGIN, and a waiting BEGIN never blocks the event
  * loop on a lock held by this very process.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type Libsql from 'libsql';
 import { raceAbort, unavailable } from './errors.js';
@@ -146,7 +146,7 @@ export class SqliteStore implements Store {
     const { path } = this;
     if (path !== ':memory:') {
       try {
-        mkdirSync(dirname(path), { recursive: true });
+        makeFolders(dirname(path));
       } catch (error) {
         throw unavailable(this.label, `cannot create the folder of the database file ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, error);
       }
@@ -191,6 +191,18 @@ export class SqliteStore implements Store {
       [SQLITE.NOTADB]: `${this.path} is not a SQLite database`,
     }[rawCode & 0xff];
     return reason === undefined ? error : unavailable(this.label, `${reason}: ${(error as Error).message}`, error);
+  }
+}
+
+/** `mkdir -p`, without `recursive: true`, which loops forever on some paths (under /proc, in Node 20). */
+function makeFolders(folder: string): void {
+  if (existsSync(folder)) return;
+  const parent = dirname(folder);
+  if (parent !== folder) makeFolders(parent);
+  try {
+    mkdirSync(folder);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error; // created meanwhile
   }
 }
 
