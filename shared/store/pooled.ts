@@ -101,7 +101,20 @@ class Session<C> {
     private readonly signal: AbortSignal | undefined,
   ) {}
 
-  async run(query: Query, { timeoutMs = this.driver.settings.queryTimeoutMs, abortable = true } = {}): Promise<Result> {
+  run(query: Query, options: { timeoutMs?: number; abortable?: boolean } = {}): Promise<Result> {
+    return this.guard(() => this.driver.run(this.conn, query), options);
+  }
+
+  begin(): Promise<void> {
+    return this.guard(() => this.driver.begin(this.conn));
+  }
+
+  /**
+   * Runs one driver call with the statement timeout and the abort signal; on either, the connection is
+   * destroyed (a statement may hang, and the server rolls back what it cannot finish). Connection
+   * failures become StoreUnavailable (the driver's error as its cause).
+   */
+  private async guard<T>(call: () => Promise<T>, { timeoutMs = this.driver.settings.queryTimeoutMs, abortable = true } = {}): Promise<T> {
     const { driver } = this;
     const signal = abortable ? this.signal : undefined;
     if (this.done) throw new Error('the transaction has already finished: await every tx call inside the transaction function');
@@ -109,15 +122,14 @@ class Session<C> {
     signal?.throwIfAborted();
     this.inFlight += 1;
     try {
-      const result = driver.run(this.conn, query);
-      const timed = withTimeout(result, timeoutMs, () => {
+      const timed = withTimeout(call(), timeoutMs, () => {
         this.kill();
         return unavailable(driver.label, `query timed out after ${timeoutMs} ms (server overloaded, or a lock held too long?)`);
       });
       return await raceAbort(timed, signal);
     } catch (error) {
       if (signal?.aborted) {
-        if (this.inFlight > 0) this.kill(); // the statement may hang: let the server roll back
+        this.kill(); // the statement was still running
         throw signal.reason;
       }
       if (isUnavailable(error)) throw error;
@@ -133,6 +145,12 @@ class Session<C> {
     }
   }
 
+  /** Returns the connection to the pool, unless it was destroyed. */
+  release(): void {
+    this.done = true;
+    if (!this.broken) this.driver.release(this.conn);
+  }
+
   kill(): void {
     if (this.broken) return;
     this.broken = true;
@@ -143,8 +161,7 @@ class Session<C> {
   async commit(): Promise<void> {
     if (this.sawRetryable) throw new Error('a statement of this transaction failed; it cannot commit');
     await this.run({ sql: 'COMMIT', params: [] }, { abortable: false });
-    this.done = true;
-    this.driver.release(this.conn);
+    this.release();
   }
 
   /** Rolls back and returns the connection, or destroys it when that is not possible. */
@@ -176,7 +193,7 @@ export class PooledStore<C> implements Store {
     const { signal } = options;
     for (let attempt = 1; ; attempt++) {
       signal?.throwIfAborted();
-      const session = await this.begin(signal);
+      const session = await this.connect(signal, (s) => s.begin());
       try {
         const result = await raceAbort(fn(this.tx(session)), signal);
         await session.commit();
@@ -197,25 +214,22 @@ export class PooledStore<C> implements Store {
     const host: MigrationHost = {
       dialect: driver.dialect,
       read: async (query) => {
-        const session = await this.checkout(undefined);
+        let result: Result = { rows: [], count: 0 };
         try {
-          return await session.run(query);
+          const session = await this.connect(undefined, async (s) => void (result = await s.run(query)));
+          session.release();
         } catch (error) {
-          if (driver.classify(error) === 'missing-table') return { rows: [], count: 0 };
-          throw error;
-        } finally {
-          session.done = true;
-          if (!session.broken) driver.release(session.conn);
+          if (driver.classify(error) !== 'missing-table') throw error;
         }
+        return result;
       },
       locked: async (fn) => {
-        const session = await this.checkout(undefined);
+        const session = await this.connect(undefined, async (s) => void (await s.run({ sql: 'SELECT 1', params: [] })));
         const run: Run = (query) => session.run(query, { timeoutMs: MIGRATION_TIMEOUT_MS });
         try {
           await driver.withMigrationLock(run, () => fn(run));
         } finally {
-          session.done = true;
-          if (!session.broken) driver.release(session.conn);
+          session.release();
         }
       },
     };
@@ -255,29 +269,27 @@ export class PooledStore<C> implements Store {
   }
 
   /**
-   * A connection with an open transaction. A connection that died in the pool (typically while the
-   * instance was frozen) fails at BEGIN, before any statement of the transaction ran: it is discarded and
-   * BEGIN is tried again, on another connection. BEGIN is also how a silently dead connection is detected:
-   * it gets only the connect timeout to answer.
+   * A pooled connection on which `first` (BEGIN, or a migration statement) succeeded. A connection that
+   * died in the pool (typically while the instance was frozen) fails at that first statement, before
+   * anything of the transaction ran: it is discarded and `first` runs again on another connection (each
+   * pooled connection may be dead; then a new one is opened). The first statement gets only the connect
+   * timeout to answer, which also finds out connections that died silently.
    */
-  private async begin(signal: AbortSignal | undefined): Promise<Session<C>> {
+  private async connect(signal: AbortSignal | undefined, first: (session: Session<C>) => Promise<void>): Promise<Session<C>> {
     const { driver } = this;
+    const { connectTimeoutMs, poolMax } = driver.settings;
     for (let attempt = 1; ; attempt++) {
       const session = await this.checkout(signal);
-      const silent = new Error('BEGIN timed out');
+      const silent = unavailable(this.label, `the server did not answer within ${connectTimeoutMs} ms`);
       try {
-        await raceAbort(withTimeout(driver.begin(session.conn), driver.settings.connectTimeoutMs, () => silent), signal);
+        await withTimeout(first(session), connectTimeoutMs, () => (session.kill(), silent));
         return session;
       } catch (error) {
-        session.kill();
-        if (signal?.aborted) throw signal.reason;
-        const kind = driver.classify(error);
-        const stale = kind === 'dead' || error === silent;
-        if (stale && attempt <= driver.settings.poolMax) continue; // every pooled connection may be dead
-        if (stale || kind === 'unavailable') {
-          const reason = kind === undefined ? `the server did not answer within ${driver.settings.connectTimeoutMs} ms` : driver.describe(error);
-          throw unavailable(this.label, reason, error, driver.password);
-        }
+        const cause = isUnavailable(error) ? error.cause : error;
+        const stale = error === silent || driver.classify(cause) === 'dead';
+        if (stale || isUnavailable(error)) session.kill();
+        else session.release();
+        if (stale && attempt <= poolMax && !signal?.aborted) continue;
         throw error;
       }
     }

@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createConnection } from 'node:net';
+import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -149,4 +149,39 @@ export async function mysqlIdleConnectionsSince(url: string, after: number): Pro
     [after],
   );
   return rows.map((row) => Number(row.id));
+}
+
+/**
+ * A TCP proxy to the URL's server. `silenceExisting()` makes the connections open so far drop
+ * everything, in both directions, without closing: like a NAT entry that expired while the instance
+ * was frozen. New connections work normally.
+ */
+export async function startProxy(url: string): Promise<{ url: string; silenceExisting(): void; close(): void }> {
+  const target = new URL(url);
+  const links = new Set<{ client: Socket; upstream: Socket; silent: boolean }>();
+  const server = createServer((client) => {
+    const upstream = createConnection({ host: target.hostname, port: Number(target.port) });
+    const link = { client, upstream, silent: false };
+    links.add(link);
+    client.on('data', (data) => link.silent || upstream.write(data));
+    upstream.on('data', (data) => link.silent || client.write(data));
+    for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
+      a.on('error', () => {});
+      a.on('close', () => {
+        b.destroy();
+        links.delete(link);
+      });
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const proxied = new URL(url);
+  proxied.port = String((server.address() as AddressInfo).port);
+  return {
+    url: proxied.toString(),
+    silenceExisting: () => links.forEach((link) => (link.silent = true)),
+    close: () => {
+      links.forEach((link) => link.client.destroy());
+      server.close();
+    },
+  };
 }

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { openStore } from '../../../shared/store/index.js';
-import { dropTables, requireServer, uniqueSuffix, type TestServer } from '../../helpers/stores.js';
+import { dropTables, requireServer, startProxy, uniqueSuffix, withParams, type TestServer } from '../../helpers/stores.js';
 import { isUnavailable, item, itemsTable, storeContract } from './contract.js';
 
 export interface ServerSuite {
@@ -79,5 +79,24 @@ export function serverSuite(suite: ServerSuite): void {
       await kill();
       assert.deepEqual(await store.transaction((tx) => tx.get(table, { id: row.id })), row);
     }
+  });
+
+  test(`${server.name}: a connection that went silent (no reset, no answer) is replaced after the connect timeout`, async (t) => {
+    if (!(await requireServer(t, server))) return;
+    const table = itemsTable(`st_${uniqueSuffix()}_silent`);
+    const proxy = await startProxy(server.url);
+    const store = await openStore(withParams(proxy.url, { connect_timeout_ms: '500' }));
+    t.after(async () => {
+      await store.close();
+      proxy.close();
+      await dropTables(server.url, [table.name]);
+    });
+    await store.migrate([table]);
+    const row = item();
+    await Promise.all([store.transaction((tx) => tx.insert(table, row)), store.transaction(async (tx) => tx.find(table, {}))]);
+    proxy.silenceExisting();
+    const started = Date.now();
+    assert.deepEqual(await store.transaction((tx) => tx.get(table, { id: row.id })), row);
+    assert.ok(Date.now() - started < 2500, `took ${Date.now() - started} ms`);
   });
 }
