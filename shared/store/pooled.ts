@@ -160,7 +160,9 @@ class Session<C> {
   /** Commits (never abandoned half-way: the outcome would be unknown) and returns the connection. */
   async commit(): Promise<void> {
     if (this.sawRetryable) throw new Error('a statement of this transaction failed; it cannot commit');
-    await this.run({ sql: 'COMMIT', params: [] }, { abortable: false });
+    const committing = this.run({ sql: 'COMMIT', params: [] }, { abortable: false });
+    this.done = true; // COMMIT is sent: a forgotten tx call now fails instead of running after it
+    await committing;
     this.release();
   }
 

@@ -152,9 +152,8 @@ export const mysqlDialect: Dialect = {
 type AnyTable = Table<any>;
 
 function columnDef(table: AnyTable, field: string): ColumnDef {
-  const def = (table.columns as Record<string, ColumnDef>)[field];
-  if (def === undefined) throw new TypeError(`${table.name} has no field "${field}"`);
-  return def;
+  if (!Object.hasOwn(table.columns, field)) throw new TypeError(`${table.name} has no field "${field}"`);
+  return (table.columns as Record<string, ColumnDef>)[field]!;
 }
 
 /** Checks a JS value against its column (a wrong value is a bug in the job) and encodes it. */

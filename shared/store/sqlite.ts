@@ -84,7 +84,7 @@ export class SqliteStore implements Store {
         return result;
       } catch (error) {
         done = true;
-        if (db.inTransaction) db.exec('ROLLBACK');
+        rollback(db);
         throw error;
       }
     });
@@ -110,7 +110,7 @@ export class SqliteStore implements Store {
               await fn(async (query) => this.execute(db, query));
               this.execute(db, { sql: 'COMMIT', params: [] });
             } catch (error) {
-              if (db.inTransaction) db.exec('ROLLBACK');
+              rollback(db);
               throw error;
             }
           }),
@@ -203,6 +203,14 @@ function makeFolders(folder: string): void {
     mkdirSync(folder);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error; // created meanwhile
+  }
+}
+
+function rollback(db: Database): void {
+  try {
+    if (db.inTransaction) db.exec('ROLLBACK');
+  } catch {
+    // the original error is the one to report
   }
 }
 
