@@ -150,7 +150,7 @@ export async function openMysql(url: string): Promise<Store> {
         (e?.errno === undefined ? undefined : reasons[e.errno]) ??
         (message === 'Pool is closed.' ? 'the store was closed' : undefined) ??
         (classify(error) === 'dead' ? `the connection to ${host}:${port} was lost` : undefined);
-      return reason === undefined ? message : `${reason} (${message})`;
+      return reason === undefined || reason === message ? message : `${reason}; ${message}`;
     },
     end: () => pool.end(),
   };

@@ -132,7 +132,7 @@ export async function openPostgres(url: string): Promise<Store> {
         REASONS[code] ??
         (/pool after calling end/.test(message) ? 'the store was closed' : undefined) ??
         (classify(error) === 'dead' ? `the connection to ${host}:${port} was lost` : undefined);
-      return reason === undefined ? message : `${reason} (${message})`;
+      return reason === undefined || reason === message ? message : `${reason}; ${message}`;
     },
     end: () => pool.end(),
   };
