@@ -151,10 +151,19 @@ export class SqliteStore implements Store {
         throw unavailable(this.label, `cannot create the folder of the database file ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, error);
       }
     }
-    const { default: Database } = await import('libsql');
+    let Driver: typeof Libsql;
+    try {
+      ({ default: Driver } = await import('libsql'));
+    } catch (error) {
+      throw unavailable(
+        this.label,
+        'the embedded SQLite driver (libsql) is not installed here: deployed bundles leave it out because FC instances keep no files; set DATABASE_URL to a postgres:// or mysql:// URL',
+        error,
+      );
+    }
     let db: Database | undefined;
     try {
-      db = new Database(path);
+      db = new Driver(path);
       db.exec(`PRAGMA busy_timeout = ${Math.trunc(this.busyTimeoutMs)}`);
       db.exec('PRAGMA journal_mode = WAL');
       db.exec('PRAGMA synchronous = NORMAL');
