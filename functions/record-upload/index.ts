@@ -56,7 +56,7 @@ export const job = defineJob({
   custom: v.record(v.string(), v.string()),
   tables: [uploads],
 
-  async handle({ payload: p, custom, callback, store, signal }) {
+  async handle({ payload: p, custom, callback, store, signal, log }) {
     const { row, duplicate } = await store.transaction(
       (tx) =>
         tx.insertOnce(uploads, {
@@ -81,6 +81,7 @@ export const job = defineJob({
         }),
       { signal },
     );
+    log({ recordId: row.id, duplicate });
     return { id: row.id, duplicate };
   },
 });
