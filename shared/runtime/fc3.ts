@@ -14,8 +14,12 @@
  *  - nothing else: `rawPath` is the path as requested (percent-encoded), which is what OSS signed.
  */
 import { randomUUID } from 'node:crypto';
-import { CallbackError } from '../protocol/errors.js';
 import type { CallbackRequest, CallbackResponse } from '../core/http.js';
+import type { Job } from '../core/job.js';
+import { handleCallback, type Runtime } from '../core/pipeline.js';
+import { CallbackError } from '../protocol/errors.js';
+import { errorReply } from '../protocol/reply.js';
+import { runtimeOrConfigError, toCallbackError } from './common.js';
 
 export interface Fc3HttpEvent {
   version?: string;
@@ -82,10 +86,12 @@ function encodeStrict(value: string): string {
 }
 
 /**
- * Plausible raw spellings of a query FC 3.0 only gave us as a decoded map, most likely first.
+ * Plausible raw spellings of a query a platform only gave us as a decoded map, most likely first.
  * `null` means "no query at all"; `''` means a bare `?` (the Ruby SDK always appends one).
+ * A string value may be several values joined with commas (FC 3.0 joins repeated keys: `a=1&a=2`
+ * arrives as `{ a: "1,2" }`); an array value (FC 2.0, API Gateway v1) lists the repeats exactly.
  */
-export function queryCandidates(parameters: Record<string, string> | undefined): (string | null)[] {
+export function queryCandidates(parameters: Readonly<Record<string, string | readonly string[]>> | undefined): (string | null)[] {
   const entries = Object.entries(parameters ?? {});
   if (entries.length === 0) return [null, ''];
   const orders = [entries, [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))];
@@ -95,6 +101,9 @@ export function queryCandidates(parameters: Record<string, string> | undefined):
     (s) => encodeURIComponent(s).replace(/%20/g, '+'),
     (s) => s, // sent unencoded (values made only of safe characters)
   ];
+  const asGiven = (value: string | readonly string[]): readonly string[] => (typeof value === 'string' ? [value] : value);
+  const commaSplit = (value: string | readonly string[]): readonly string[] =>
+    typeof value === 'string' ? value.split(',') : value;
   const seen = new Set<string>();
   const out: string[] = [];
   const add = (query: string) => {
@@ -105,9 +114,9 @@ export function queryCandidates(parameters: Record<string, string> | undefined):
   };
   for (const order of orders) {
     for (const encode of encoders) {
-      add(order.map(([k, value]) => `${encode(k)}=${encode(value)}`).join('&'));
-      // FC joins repeated keys with commas: `a=1&a=2` arrives as { a: "1,2" }.
-      add(order.flatMap(([k, value]) => value.split(',').map((part) => `${encode(k)}=${encode(part)}`)).join('&'));
+      for (const values of [asGiven, commaSplit]) {
+        add(order.flatMap(([k, value]) => values(value).map((part) => `${encode(k)}=${encode(part)}`)).join('&'));
+      }
     }
   }
   return out;
@@ -158,5 +167,22 @@ export function responseToFc3(response: CallbackResponse): Fc3HttpResult {
     headers: { ...response.headers },
     isBase64Encoded: false,
     body: response.body.toString('utf8'),
+  };
+}
+
+/** The FC 3.0 event handler for one job: parse the event, run the core, return the response struct. */
+export function createFc3Handler(job: Job, getRuntime: () => Runtime) {
+  return async (event: unknown, context?: Fc3Context): Promise<Fc3HttpResult> => {
+    let request: CallbackRequest;
+    try {
+      request = fc3ToRequest(parseFc3Event(event), context);
+    } catch (caught) {
+      return responseToFc3(errorReply(toCallbackError(caught, 'InvalidEvent'), context?.requestId ?? 'unknown'));
+    }
+    try {
+      return responseToFc3(await handleCallback(job, request, runtimeOrConfigError(getRuntime)));
+    } catch (caught) {
+      return responseToFc3(errorReply(toCallbackError(caught), request.requestId));
+    }
   };
 }

@@ -1,33 +1,61 @@
 /**
- * `createHandler(job)` is what every function exports as `handler`: the FC 3.0 event handler
- * (`index.handler` in s.yaml). The runtime (configuration, keys, store) is built from environment
- * variables on the first invocation and reused while the instance lives.
+ * `createHandler(job)` is what every function exports as `handler` (`index.handler`): ONE function
+ * that serves every platform the bundle may be deployed to, told apart by its arguments:
+ *
+ *  - FC 2.0 HTTP function `(req, resp, context)`: the 2nd argument has `setStatusCode`/`send`
+ *    → replies through `resp`;
+ *  - AWS Lambda `(event, context)`: an object event with `httpMethod` (API Gateway v1) or
+ *    `version: "2.0"` (HTTP API v2, Function URLs) → returns the proxy result of that version;
+ *  - FC 3.0 `(event, context)`: anything else — the Buffer (or string) FC 3.0 passes, an already
+ *    parsed `{ version: "v1", requestContext: { http } }` object — → returns the FC 3.0 response
+ *    struct (or an `InvalidEvent` reply for an event that is not an HTTP trigger event).
+ *
+ * The runtime (configuration, keys, store) is built from environment variables on the first
+ * invocation and reused while the instance lives.
  */
+import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { Job } from '../core/job.js';
-import { handleCallback, type Runtime, runtimeFromEnv } from '../core/pipeline.js';
-import { CallbackError, errorReply, isCallbackError } from '../protocol/index.js';
-import { type Fc3Context, type Fc3HttpResult, fc3ToRequest, parseFc3Event, responseToFc3 } from './fc3.js';
+import { type Runtime, runtimeFromEnv } from '../core/pipeline.js';
+import { type AwsContext, type AwsHttpEvent, createAwsHandler, isAwsHttpEvent } from './aws.js';
+import { createFc2Handler, type Fc2Context, type Fc2Request, type Fc2Response, isFc2Response } from './fc2.js';
+import { createFc3Handler, type Fc3Context, type Fc3HttpResult } from './fc3.js';
 
 export type Fc3Handler = (event: unknown, context?: Fc3Context) => Promise<Fc3HttpResult>;
 
-export function createHandler(job: Job, runtime?: () => Runtime): Fc3Handler {
+/** The exported handler: one function, typed per platform. */
+export interface CallbackHandler {
+  (req: Fc2Request, resp: Fc2Response, context?: Fc2Context): Promise<void>;
+  (event: APIGatewayProxyEventV2, context?: AwsContext): Promise<APIGatewayProxyStructuredResultV2>;
+  (event: APIGatewayProxyEvent, context?: AwsContext): Promise<APIGatewayProxyResult>;
+  (event: unknown, context?: Fc3Context): Promise<Fc3HttpResult>;
+}
+
+export type Platform = 'fc2' | 'aws' | 'fc3';
+
+/** Which platform called, from the first two arguments alone (see the header comment). */
+export function platformOf(first: unknown, second: unknown): Platform {
+  if (isFc2Response(second)) return 'fc2';
+  if (isAwsHttpEvent(first)) return 'aws';
+  return 'fc3';
+}
+
+export function createHandler(job: Job, runtime?: () => Runtime): CallbackHandler {
   const getRuntime = runtime ?? runtimeFromEnv;
-  return async (event, context) => {
-    let request;
-    try {
-      request = fc3ToRequest(parseFc3Event(event), context);
-    } catch (caught) {
-      const error = isCallbackError(caught) ? caught : new CallbackError('InvalidEvent', String(caught));
-      return responseToFc3(errorReply(error, context?.requestId ?? 'unknown'));
+  const fc3 = createFc3Handler(job, getRuntime);
+  const fc2 = createFc2Handler(job, getRuntime);
+  const aws = createAwsHandler(job, getRuntime);
+  // `(first, ...rest)` keeps handler.length at 1: AWS Lambda's nodejs24.x runtime refuses handlers
+  // that declare 3 parameters (it takes them for callback-style handlers).
+  const handler = (first: unknown, ...rest: unknown[]): Promise<unknown> => {
+    const [second, third] = rest;
+    switch (platformOf(first, second)) {
+      case 'fc2':
+        return fc2(first as Fc2Request, second as Fc2Response, third as Fc2Context | undefined);
+      case 'aws':
+        return aws(first as AwsHttpEvent, second as AwsContext | undefined);
+      default:
+        return fc3(first, second as Fc3Context | undefined);
     }
-    let current: Runtime;
-    try {
-      current = getRuntime();
-    } catch (caught) {
-      // A configuration mistake (e.g. a malformed OSS_CALLBACK_PATH_MAP) is reported, not thrown.
-      const message = caught instanceof Error ? caught.message : String(caught);
-      return responseToFc3(errorReply(new CallbackError('Internal', `configuration error: ${message}`), request.requestId));
-    }
-    return responseToFc3(await handleCallback(job, request, current));
   };
+  return handler as CallbackHandler;
 }

@@ -1,9 +1,12 @@
 /**
- * The local Node server adapter: a `node:http` request listener serving every job at
- * `POST /<job-name>` (and any path below it) plus `GET /healthz`.
+ * The Node request listeners: `createNodeListener` (the local server: every job at
+ * `POST /<job-name>` and any path below it, plus `GET /healthz`) and `createJobListener` (one job at
+ * any path: what `serverless-http` drives on AWS Lambda).
  *
  * `req.url` is the raw request target, so the path and query reach the verifier exactly as the
  * client (OSS, the simulator, curl) sent them; the body is collected as Buffers, never as strings.
+ * A platform that knows more than the request line (AWS: the request id, the receive time, a query
+ * that API Gateway v1 only passes decoded) says so through `describe`.
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -11,6 +14,7 @@ import type { CallbackRequest, CallbackResponse } from '../core/http.js';
 import type { Job } from '../core/job.js';
 import { handleCallback, type Runtime } from '../core/pipeline.js';
 import { CallbackError, errorReply, jsonReply } from '../protocol/index.js';
+import { runtimeOrConfigError, toCallbackError } from './common.js';
 
 /** Reads the whole body, refusing early (without buffering it) when it exceeds `limit` bytes. */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
@@ -40,12 +44,17 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-export function nodeToRequest(req: IncomingMessage, body: Buffer, requestId: string = randomUUID()): CallbackRequest {
+/** What a platform knows about a request beyond its request line, headers and socket. */
+export type RequestFacts = Partial<
+  Pick<CallbackRequest, 'rawPath' | 'rawQuery' | 'altQueries' | 'requestId' | 'receivedAt' | 'sourceIp'>
+>;
+
+export function nodeToRequest(req: IncomingMessage, body: Buffer, requestId: string = randomUUID(), facts: RequestFacts = {}): CallbackRequest {
   const target = req.url ?? '/';
   const mark = target.indexOf('?');
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(req.headers)) {
-    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : String(value);
   }
   return {
     method: (req.method ?? 'GET').toUpperCase(),
@@ -56,7 +65,12 @@ export function nodeToRequest(req: IncomingMessage, body: Buffer, requestId: str
     sourceIp: req.socket.remoteAddress,
     requestId,
     receivedAt: Date.now(),
+    ...definedOnly(facts),
   };
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 export function sendResponse(res: ServerResponse, response: CallbackResponse): void {
@@ -75,6 +89,45 @@ export interface LocalServerOptions {
 export function routeFor(jobs: ReadonlyMap<string, Job>, rawPath: string): Job | undefined {
   const name = rawPath.split('/')[1] ?? '';
   return jobs.get(name);
+}
+
+/** Reads the body, runs the callback through the core and answers; never throws. */
+async function serveJob(
+  job: Job,
+  getRuntime: () => Runtime,
+  req: IncomingMessage,
+  res: ServerResponse,
+  requestId: string,
+  describe?: (req: IncomingMessage) => RequestFacts,
+): Promise<void> {
+  const facts = describe?.(req) ?? {};
+  const id = facts.requestId ?? requestId;
+  let response: CallbackResponse;
+  try {
+    const runtime = runtimeOrConfigError(getRuntime);
+    const body = await readBody(req, runtime.config.maxBodyBytes);
+    response = await handleCallback(job, nodeToRequest(req, body, id, facts), runtime);
+  } catch (error) {
+    req.resume();
+    response = errorReply(toCallbackError(error), id);
+  }
+  sendResponse(res, response);
+}
+
+/**
+ * A listener for one job at any path (no routing, no /healthz): what `serverless-http` drives on
+ * AWS Lambda. `runtime` may be a getter, called per request, so that configuration errors are
+ * answered as `Internal` rather than thrown at import time.
+ */
+export function createJobListener(
+  job: Job,
+  runtime: Runtime | (() => Runtime),
+  describe?: (req: IncomingMessage) => RequestFacts,
+): RequestListener {
+  const getRuntime = typeof runtime === 'function' ? runtime : () => runtime;
+  return (req, res) => {
+    void serveJob(job, getRuntime, req, res, randomUUID(), describe);
+  };
 }
 
 export function createNodeListener(options: LocalServerOptions): RequestListener {
@@ -100,11 +153,6 @@ export function createNodeListener(options: LocalServerOptions): RequestListener
       sendResponse(res, errorReply(new CallbackError('NotFound', `no function at ${path}; this server has ${known}`), requestId));
       return;
     }
-    readBody(req, options.runtime.config.maxBodyBytes)
-      .then((body) => handleCallback(job, nodeToRequest(req, body, requestId), options.runtime))
-      .catch((error: unknown) =>
-        errorReply(error instanceof CallbackError ? error : new CallbackError('Internal', String(error)), requestId),
-      )
-      .then((response) => sendResponse(res, response));
+    void serveJob(job, () => options.runtime, req, res, requestId);
   };
 }

@@ -1,0 +1,130 @@
+/**
+ * Function Compute 2.0 HTTP functions: `handler(req, resp, context)` behind an HTTP trigger.
+ *
+ * What the FC 2.0 Node.js runtime passes (documented contract, and what the runtime really does;
+ * see the Function Compute reference §2):
+ *  - `req` is an `http.IncomingMessage` subclass: lower-cased `headers` (repeats joined by ", "),
+ *    `path`, `queries` (decoded; a repeated key is an array), `method`, `clientIP`, and `url`, the
+ *    request URI as it arrived: the raw target, query included (on the default domain it starts with
+ *    `/2016-08-15/proxy/<service>/<function>/`, which is what OSS requested and signed);
+ *  - `req.body` is usually the whole body as a Buffer already; the stream yields the same bytes;
+ *  - `resp.setStatusCode(int)`, `resp.setHeader(name, value)`, `resp.send(Buffer)`, at most once.
+ *
+ * So the raw target comes from `req.url`; `req.queries` only matters when `url` carries no query
+ * (then its plausible spellings are tried, as for FC 3.0).
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { CallbackRequest, CallbackResponse } from '../core/http.js';
+import type { Job } from '../core/job.js';
+import { handleCallback, type Runtime } from '../core/pipeline.js';
+import { errorReply } from '../protocol/reply.js';
+import { runtimeOrConfigError, toCallbackError } from './common.js';
+import { queryCandidates } from './fc3.js';
+import { readBody } from './node.js';
+
+export type Fc2Request = IncomingMessage & {
+  path?: string;
+  queries?: Record<string, string | string[]>;
+  clientIP?: string;
+  body?: Buffer | string;
+};
+
+export interface Fc2Response {
+  setStatusCode(statusCode: number): unknown;
+  setHeader(name: string, value: string | string[]): unknown;
+  send(body: Buffer | string): unknown;
+}
+
+/** The parts of the FC 2.0 context we use. */
+export interface Fc2Context {
+  requestId?: string;
+  function?: { name?: string; handler?: string };
+  service?: { name?: string; qualifier?: string };
+  region?: string;
+  accountId?: string;
+}
+
+/** True for the `resp` object of an FC 2.0 HTTP function (the dispatch test in handler.ts). */
+export function isFc2Response(value: unknown): value is Fc2Response {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as Fc2Response).setStatusCode === 'function' &&
+    typeof (value as Fc2Response).send === 'function'
+  );
+}
+
+/** The raw target's path and query from `req.url`, falling back to `req.path` + `req.queries`. */
+export function fc2Target(req: Pick<Fc2Request, 'url' | 'path' | 'queries'>): Pick<CallbackRequest, 'rawPath' | 'rawQuery' | 'altQueries'> {
+  let target = typeof req.url === 'string' ? req.url : '';
+  const origin = /^https?:\/\/[^/?#]*/i.exec(target);
+  if (origin) target = target.slice(origin[0].length) || '/';
+  const rebuilt = queryCandidates(req.queries);
+  if (!target.startsWith('/')) {
+    const [first, ...rest] = rebuilt;
+    return { rawPath: req.path || '/', rawQuery: first ?? null, altQueries: rest };
+  }
+  const mark = target.indexOf('?');
+  if (mark >= 0) {
+    // The query exactly as sent; the rebuilt spellings only in case a runtime normalised `url`.
+    const rawQuery = target.slice(mark + 1);
+    return { rawPath: target.slice(0, mark), rawQuery, altQueries: rebuilt.filter((q) => q !== rawQuery && q !== null) };
+  }
+  // No "?" in url: either there was no query, or the runtime left it out of url.
+  const [first, ...rest] = rebuilt;
+  return { rawPath: target, rawQuery: first ?? null, altQueries: rest };
+}
+
+export function fc2Headers(headers: IncomingMessage['headers']): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (value === undefined) continue;
+    const key = name.toLowerCase();
+    const text = Array.isArray(value) ? value.join(', ') : String(value);
+    out[key] = out[key] === undefined ? text : `${out[key]}, ${text}`;
+  }
+  return out;
+}
+
+/** The body bytes: `req.body` when the runtime filled it in, else read from the stream (capped). */
+export async function fc2Body(req: Fc2Request, limit: number): Promise<Buffer> {
+  // A string body (some other wrapper's doing) may have lost bytes in decoding: read the stream.
+  return Buffer.isBuffer(req.body) ? req.body : readBody(req, limit);
+}
+
+export function fc2ToRequest(req: Fc2Request, body: Buffer, context: Fc2Context | undefined, receivedAt = Date.now()): CallbackRequest {
+  return {
+    method: (req.method ?? 'GET').toUpperCase(),
+    ...fc2Target(req),
+    headers: fc2Headers(req.headers),
+    body,
+    sourceIp: req.clientIP || req.socket?.remoteAddress,
+    requestId: context?.requestId ?? randomUUID(),
+    receivedAt,
+  };
+}
+
+/** Replies through `resp`. FC computes Content-Length itself from the Buffer we send. */
+export function sendFc2(resp: Fc2Response, response: CallbackResponse): void {
+  resp.setStatusCode(response.status);
+  for (const [name, value] of Object.entries(response.headers)) resp.setHeader(name, value);
+  resp.send(response.body);
+}
+
+/** The FC 2.0 HTTP handler for one job: read body, read target and headers, reply through `resp`. */
+export function createFc2Handler(job: Job, getRuntime: () => Runtime) {
+  return async (req: Fc2Request, resp: Fc2Response, context?: Fc2Context): Promise<void> => {
+    const receivedAt = Date.now();
+    const requestId = context?.requestId ?? randomUUID();
+    let response: CallbackResponse;
+    try {
+      const runtime = runtimeOrConfigError(getRuntime);
+      const body = await fc2Body(req, runtime.config.maxBodyBytes);
+      response = await handleCallback(job, fc2ToRequest(req, body, { ...context, requestId }, receivedAt), runtime);
+    } catch (error) {
+      response = errorReply(toCallbackError(error), requestId);
+    }
+    sendFc2(resp, response);
+  };
+}
