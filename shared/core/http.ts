@@ -3,6 +3,8 @@
  * Node server) and the callback core. Adapters only translate; everything the OSS protocol says
  * lives in `shared/protocol`, and the pipeline in `shared/core/pipeline.ts`.
  */
+import type { PlatformContext } from './platform.js';
+
 export interface CallbackRequest {
   /** HTTP method, upper case. */
   method: string;
@@ -28,6 +30,8 @@ export interface CallbackRequest {
   requestId: string;
   /** When the platform received the request (epoch ms), if it says so. Used for the deadline. */
   receivedAt?: number;
+  /** Region, account and role credentials the platform passed (FC `context`), for jobs that call cloud APIs. */
+  platform?: PlatformContext;
 }
 
 export interface CallbackResponse {

@@ -5,6 +5,7 @@
 import * as v from 'valibot';
 import { callbackBodyTemplate, oss } from '../protocol/index.js';
 import type { Store, Table } from '../store/types.js';
+import type { PlatformContext } from './platform.js';
 
 /** Schema of the system variables a job reads: an object whose entries are `oss.*` schemas. */
 export type PayloadSchema = v.ObjectSchema<v.ObjectEntries, v.ErrorMessage<v.ObjectIssue> | undefined>;
@@ -28,6 +29,8 @@ export interface CallbackInfo {
   path: string;
   /** `x-oss-request-id` header: NOT signed, for log correlation only. */
   ossRequestId: string | undefined;
+  /** Region, account and role credentials from the platform (FC context), when the adapter has them. Never log it. */
+  platform?: PlatformContext;
 }
 
 export interface JobContext<P, C> {

@@ -199,6 +199,7 @@ export async function handleCallback(job: Job, request: CallbackRequest, runtime
           receivedAt: new Date(request.receivedAt ?? Date.now()),
           path,
           ossRequestId: header(request, 'x-oss-request-id'),
+          platform: request.platform,
         },
         store: await runtime.storeFor(job),
         signal,

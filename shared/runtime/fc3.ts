@@ -17,6 +17,7 @@ import { randomUUID } from 'node:crypto';
 import type { CallbackRequest, CallbackResponse } from '../core/http.js';
 import type { Job } from '../core/job.js';
 import { handleCallback, type Runtime } from '../core/pipeline.js';
+import { platformFromFcContext } from '../core/platform.js';
 import { CallbackError } from '../protocol/errors.js';
 import { errorReply } from '../protocol/reply.js';
 import { runtimeOrConfigError, toCallbackError } from './common.js';
@@ -156,6 +157,7 @@ export function fc3ToRequest(event: Fc3HttpEvent, context: Fc3Context | undefine
     sourceIp: http.sourceIp,
     requestId: context?.requestId ?? event.requestContext?.requestId ?? randomUUID(),
     receivedAt: Number.isFinite(epoch) && epoch > 0 ? epoch : undefined,
+    platform: platformFromFcContext(context),
   };
 }
 
