@@ -18,6 +18,7 @@ import type { IncomingMessage } from 'node:http';
 import type { CallbackRequest, CallbackResponse } from '../core/http.js';
 import type { Job } from '../core/job.js';
 import { handleCallback, type Runtime } from '../core/pipeline.js';
+import { platformFromFcContext } from '../core/platform.js';
 import { errorReply } from '../protocol/reply.js';
 import { runtimeOrConfigError, toCallbackError } from './common.js';
 import { queryCandidates } from './fc3.js';
@@ -36,13 +37,14 @@ export interface Fc2Response {
   send(body: Buffer | string): unknown;
 }
 
-/** The parts of the FC 2.0 context we use. */
+/** The parts of the FC 2.0 context we use (the same shape as FC 3.0's, plus `service`). */
 export interface Fc2Context {
   requestId?: string;
   function?: { name?: string; handler?: string };
   service?: { name?: string; qualifier?: string };
   region?: string;
   accountId?: string;
+  credentials?: { accessKeyId?: string; accessKeySecret?: string; securityToken?: string };
 }
 
 /** True for the `resp` object of an FC 2.0 HTTP function (the dispatch test in handler.ts). */
@@ -102,6 +104,7 @@ export function fc2ToRequest(req: Fc2Request, body: Buffer, context: Fc2Context 
     sourceIp: req.clientIP || req.socket?.remoteAddress,
     requestId: context?.requestId ?? randomUUID(),
     receivedAt,
+    platform: platformFromFcContext(context),
   };
 }
 

@@ -123,3 +123,17 @@ describe('FC 2.0 request pieces', () => {
     assert.equal(isFc2Response(undefined), false);
   });
 });
+
+describe('FC 2.0 platform context', () => {
+  it('passes region, account, function name and role credentials on to jobs, like FC 3.0', () => {
+    const f = fixture();
+    const context = { ...f.context, credentials: { accessKeyId: 'STS.id', accessKeySecret: 'secret', securityToken: 'token' } };
+    const request = fc2ToRequest(fc2Request(f.httpParams, Buffer.from(f.body)), Buffer.from(f.body), context);
+    assert.deepEqual(request.platform, {
+      region: 'cn-hangzhou',
+      accountId: '1234567890123456',
+      functionName: 'echo',
+      credentials: { accessKeyId: 'STS.id', accessKeySecret: 'secret', securityToken: 'token' },
+    });
+  });
+});
