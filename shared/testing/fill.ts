@@ -4,14 +4,20 @@
  *    literal template text is copied unchanged;
  *  - JSON bodies: string variables become quoted JSON strings; `size` and `imageInfo.width` /
  *    `imageInfo.height` become bare numbers (empty when the object is not an image).
- * Variables nobody supplied become empty.
+ * Variables nobody supplied become empty, or (`unknown: 'literal'`) stay as the `${name}` text.
  */
 export const NUMERIC_VARIABLES: ReadonlySet<string> = new Set(['size', 'imageInfo.width', 'imageInfo.height']);
 
 export type TemplateValues = Readonly<Record<string, string | number | undefined>>;
 
-export function fillTemplate(template: string, values: TemplateValues, type: 'form' | 'json'): string {
-  return template.replace(/\$\{([^}]*)\}/g, (_, name: string) => {
+export interface FillOptions {
+  /** What a variable missing from `values` becomes: `''` (default) or its literal `${name}` text. */
+  unknown?: 'empty' | 'literal';
+}
+
+export function fillTemplate(template: string, values: TemplateValues, type: 'form' | 'json', options: FillOptions = {}): string {
+  return template.replace(/\$\{([^}]*)\}/g, (whole, name: string) => {
+    if (options.unknown === 'literal' && !Object.prototype.hasOwnProperty.call(values, name)) return whole;
     const value = values[name];
     if (type === 'form') return value === undefined ? '' : encodeURIComponent(String(value));
     if (NUMERIC_VARIABLES.has(name)) return value === undefined || value === '' ? '' : String(value);
