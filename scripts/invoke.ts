@@ -2,12 +2,14 @@
  * `npm run invoke -- <function-name> <event.json>`: runs that function's FC 3.0 handler in this
  * process with an FC 3.0 HTTP trigger event file (the file `s local invoke -f` takes) and prints
  * the returned response object as JSON on stdout. The callback's log line goes to stderr.
+ * A task (timer- or invocation-triggered function) takes its own event file (e.g. a timer trigger's
+ * {"triggerTime","triggerName","payload"}) and prints its result.
  */
 import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { closeStores } from '../shared/store/index.js';
-import { loadFunction } from './functions.js';
-import { applyLocalDefaults } from './local-env.js';
+import { loadAnyFunction } from './functions.js';
+import { applyLocalDefaults, applyLocalPlatformDefaults } from './local-env.js';
 
 const [name, eventFile] = process.argv.slice(2);
 if (!name || !eventFile) {
@@ -15,15 +17,15 @@ if (!name || !eventFile) {
   process.exit(2);
 }
 process.env.OSS_CALLBACK_LOG ??= 'stderr';
-for (const notice of applyLocalDefaults()) process.stderr.write(`notice: ${notice}\n`);
+for (const notice of [...applyLocalDefaults(), ...applyLocalPlatformDefaults()]) process.stderr.write(`notice: ${notice}\n`);
 
-const fn = await loadFunction(name);
+const fn = await loadAnyFunction(name);
 const event = readFileSync(eventFile);
 const context = {
   requestId: `local-${randomUUID()}`,
   function: { name, handler: 'index.handler', memory: 512, timeout: 10 },
-  region: 'local',
-  accountId: 'local',
+  region: process.env.FC_REGION,
+  accountId: process.env.FC_ACCOUNT_ID,
   credentials: {},
 };
 try {

@@ -19,3 +19,43 @@ export function applyLocalDefaults(env: NodeJS.ProcessEnv = process.env): string
   }
   return notices;
 }
+
+/** The local FC invoke API's key pair when nothing else is configured (development only, not a secret). */
+export const LOCAL_FC_DEV_KEY = { accessKeyId: 'local-dev-access-key-id', accessKeySecret: 'local-dev-access-key-secret' };
+
+/**
+ * Local runs behave like an FC instance: FC_REGION (default cn-hangzhou) and FC_ACCOUNT_ID (default
+ * 0000000000000000) are set when missing. Returns the notices to print.
+ */
+export function applyLocalPlatformDefaults(env: NodeJS.ProcessEnv = process.env): string[] {
+  const notices: string[] = [];
+  if (!env.FC_REGION?.trim()) {
+    env.FC_REGION = 'cn-hangzhou';
+    notices.push('FC_REGION is not set: local functions run as if in cn-hangzhou');
+  }
+  env.FC_ACCOUNT_ID ||= '0000000000000000';
+  return notices;
+}
+
+/**
+ * `npm start` also answers the FC invoke API (shared/runtime/fc-api.ts) at its own address, so hand-offs
+ * run the local function: MEDIA_FC_ENDPOINT defaults to the server, and the key pair requests must be
+ * signed with is LOCAL_FC_ACCESS_KEY_ID/_SECRET, else ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET, else a
+ * development pair, which then also becomes ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET for local functions.
+ */
+export function applyLocalFcApiDefaults(base: string, env: NodeJS.ProcessEnv = process.env) {
+  const notices: string[] = [];
+  if (!env.MEDIA_FC_ENDPOINT?.trim()) {
+    env.MEDIA_FC_ENDPOINT = base;
+    notices.push(`MEDIA_FC_ENDPOINT is not set: media hand-offs go to this server's FC invoke API (${base})`);
+  }
+  const accessKeyId = env.LOCAL_FC_ACCESS_KEY_ID?.trim() || env.ALIBABA_CLOUD_ACCESS_KEY_ID?.trim() || LOCAL_FC_DEV_KEY.accessKeyId;
+  const accessKeySecret = env.LOCAL_FC_ACCESS_KEY_SECRET?.trim() || env.ALIBABA_CLOUD_ACCESS_KEY_SECRET?.trim() || LOCAL_FC_DEV_KEY.accessKeySecret;
+  const securityToken = env.ALIBABA_CLOUD_SECURITY_TOKEN?.trim() || undefined;
+  if (!env.ALIBABA_CLOUD_ACCESS_KEY_ID?.trim()) {
+    env.ALIBABA_CLOUD_ACCESS_KEY_ID = accessKeyId;
+    env.ALIBABA_CLOUD_ACCESS_KEY_SECRET = accessKeySecret;
+    if (accessKeyId === LOCAL_FC_DEV_KEY.accessKeyId) notices.push('ALIBABA_CLOUD_ACCESS_KEY_ID is not set: local functions sign FC API calls with the development key pair');
+  }
+  return { notices, credentials: { accessKeyId, accessKeySecret, ...(securityToken ? { securityToken } : {}) } };
+}

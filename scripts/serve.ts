@@ -1,27 +1,38 @@
 /**
- * `npm start`: the local server. Every function under functions/ at `POST /<name>` (and any path
- * below it), `GET /healthz`, on PORT (default 9000), HOST (default 127.0.0.1).
+ * `npm start`: the local server. Every OSS callback function under functions/ at `POST /<name>` (and
+ * any path below it), `GET /healthz`, on PORT (default 9000), HOST (default 127.0.0.1).
  * The datastore is DATABASE_URL (default: the embedded SQLite file .data/callbacks.db).
+ *
+ * It also answers the FC invoke API (2016-08-15 and 2023-03-30 paths, signatures checked) for every
+ * function, callbacks and tasks alike, running the named function in this process: what the media
+ * hand-off calls (MEDIA_FC_ENDPOINT defaults to this server), and a way to run the timer function:
+ * see shared/runtime/fc-api.ts and applyLocalFcApiDefaults in scripts/local-env.ts.
  */
 import { createServer } from 'node:http';
 import { configFromEnv } from '../shared/core/config.js';
 import { createRuntime } from '../shared/core/pipeline.js';
+import { createFcApi } from '../shared/runtime/fc-api.js';
 import { createNodeListener } from '../shared/runtime/node.js';
 import { closeStores, storeLabel } from '../shared/store/index.js';
-import { loadFunctions } from './functions.js';
-import { applyLocalDefaults } from './local-env.js';
+import { loadAllFunctions, type LoadedFunction } from './functions.js';
+import { applyLocalDefaults, applyLocalFcApiDefaults, applyLocalPlatformDefaults } from './local-env.js';
 
-const notices = applyLocalDefaults();
+const notices = [...applyLocalDefaults(), ...applyLocalPlatformDefaults()];
 const config = configFromEnv();
 const runtime = createRuntime(config);
-const functions = await loadFunctions();
+const all = await loadAllFunctions();
+const functions = all.filter((fn): fn is LoadedFunction => fn.kind === 'callback');
+const tasks = all.filter((fn) => fn.kind === 'task');
 const port = Number(process.env.PORT ?? 9000);
 const host = process.env.HOST ?? '127.0.0.1';
 const datastore = storeLabel(config.databaseUrl);
 
-const server = createServer(
-  createNodeListener({ jobs: functions.map((f) => f.job), runtime, health: () => ({ datastore }) }),
-);
+const callbacks = createNodeListener({ jobs: functions.map((f) => f.job), runtime, health: () => ({ datastore, tasks: tasks.map((t) => t.name) }) });
+// The FC invoke API needs this server's address for its defaults, so it is created once listening.
+let fcApi: ReturnType<typeof createFcApi> | undefined;
+const server = createServer((req, res) => {
+  if (!fcApi?.handle(req, res)) callbacks(req, res);
+});
 // OSS keeps no connection open for long; these keep a local server well-behaved under load tests.
 server.keepAliveTimeout = 5000;
 server.headersTimeout = 10000;
@@ -34,7 +45,14 @@ server.listen(port, host, () => {
   out.write(`datastore: ${datastore}\n`);
   for (const f of functions) out.write(`  POST ${base}/${f.name}  (${f.job.description ?? f.name})\n`);
   out.write(`  GET  ${base}/healthz\n`);
-  for (const notice of notices) out.write(`notice: ${notice}\n`);
+  const local = applyLocalFcApiDefaults(base);
+  const platform = { accountId: process.env.FC_ACCOUNT_ID!, region: process.env.FC_REGION! };
+  fcApi = createFcApi({ functions: new Map(all.map((f) => [f.name, f.handler])), credentials: local.credentials, ...platform, log: runtime.log });
+  out.write(`FC invoke API (signed with ${local.credentials.accessKeyId}), any local function:\n`);
+  out.write(`  POST ${base}/2016-08-15/services/<any service>/functions/<name>/invocations\n`);
+  out.write(`  POST ${base}/2023-03-30/functions/<name>/invocations\n`);
+  for (const t of tasks) out.write(`  task ${t.name}  (${t.kind === 'task' ? t.task.description ?? t.task.trigger : ''})\n`);
+  for (const notice of [...notices, ...local.notices]) out.write(`notice: ${notice}\n`);
 });
 
 let closing = false;

@@ -76,7 +76,7 @@ describe('local server', () => {
     assert.equal(response.status, 200);
     const health = (await response.json()) as any;
     assert.equal(health.status, 'ok');
-    assert.deepEqual(health.functions, ['record-upload']);
+    assert.ok(health.functions.includes('record-upload'), JSON.stringify(health.functions));
   });
 
   it('records a signed form callback with an explicit Content-Length, then a duplicate', async () => {

@@ -1,0 +1,145 @@
+/**
+ * image-upload: the image catalog. Checks each uploaded image against a policy (formats, pixels,
+ * bytes, key prefixes), records it once per upload, refusals included (status "rejected" and the
+ * reason, so the application can delete the stored object), and replies with the record id and
+ * ready-to-use URLs of the configured variants (OSS image processing) on a public base URL.
+ *
+ * Reply: 200 {"id","duplicate","url","variants":{"thumb":"https://…/a.jpg?x-oss-process=image/resize,w_320",…}}
+ * Refused (JSON error, recorded): KeyPrefixNotAllowed 403, ImageFormatNotAllowed 415, ImageTooLarge 413,
+ *   ImageKeyNotAddressable 422 (a "." or ".." key segment). The owner is the custom variable x:owner.
+ * Template (form): see `job.template.form`, or `npm run template -- image-upload`.
+ */
+import { createHash } from 'node:crypto';
+import * as v from 'valibot';
+import { isAddressableKey, objectUrl, parseVariants, publicBaseUrl } from '../../shared/core/oss-urls.js';
+import { CallbackError, createHandler, defineJob, defineTable, env, envConfig, newId, oss } from '../../shared/index.js';
+
+export const config = envConfig({
+  /** Image formats as OSS reports them in imageInfo.format (jpeg counts as jpg). */
+  IMAGE_ALLOWED_FORMATS: env.list({ default: ['jpg', 'png', 'gif', 'webp'], lowerCase: true, item: (f) => (f === 'jpeg' ? 'jpg' : f) }),
+  IMAGE_MAX_PIXELS: env.integer({ default: 50_000_000, min: 1 }),
+  /** 20 MB: the largest source OSS image processing accepts. */
+  IMAGE_MAX_BYTES: env.integer({ default: 20 * 1024 * 1024, min: 1 }),
+  /** Comma-separated key prefixes; empty = any key. */
+  IMAGE_ALLOWED_PREFIXES: env.list({ default: [] }),
+  /** May contain {bucket} and {region} (the function's region). */
+  IMAGE_PUBLIC_BASE_URL: env.url({ default: 'https://{bucket}.oss-{region}.aliyuncs.com' }),
+  IMAGE_VARIANTS: env.custom((raw) => {
+    try {
+      return parseVariants(raw ?? 'thumb=image/resize,w_320;medium=image/resize,w_1024');
+    } catch (error) {
+      return env.invalid((error as Error).message);
+    }
+  }),
+});
+
+/** The refusals, with their HTTP status. */
+const REFUSED = { KeyPrefixNotAllowed: 403, ImageFormatNotAllowed: 415, ImageTooLarge: 413, ImageKeyNotAddressable: 422 } as const;
+type Refusal = { reason: keyof typeof REFUSED; message: string };
+
+export const images = defineTable(
+  'image_upload_images',
+  {
+    id: { type: 'string', maxLength: 36 },
+    idempotencyKey: { type: 'string', maxLength: 160 },
+    bucket: { type: 'string', maxLength: 63 },
+    object: { type: 'text' },
+    /** SHA-256 of bucket + "/" + object: keys are up to 1023 bytes, too long to index. */
+    objectHash: { type: 'string', maxLength: 64 },
+    owner: { type: 'string', maxLength: 128 },
+    format: { type: 'string', maxLength: 32, nullable: true },
+    width: { type: 'int', nullable: true },
+    height: { type: 'int', nullable: true },
+    size: { type: 'bigint' },
+    mimeType: { type: 'string', maxLength: 255, nullable: true },
+    etag: { type: 'string', maxLength: 128 },
+    status: { type: 'string', maxLength: 16 }, // accepted | rejected
+    reason: { type: 'string', maxLength: 64, nullable: true },
+    message: { type: 'text', nullable: true },
+    receivedAt: { type: 'timestamp' },
+  },
+  { primaryKey: ['id'], unique: [['idempotencyKey']], indexes: [['owner', 'receivedAt'], ['status', 'receivedAt'], ['objectHash']] },
+);
+
+type Image = { object: string; size: number; format: string | undefined; width: number | undefined; height: number | undefined; mimeType: string | undefined };
+
+/** The first policy rule the image breaks, or undefined. */
+export function checkPolicy(image: Image, c: ReturnType<typeof config>): Refusal | undefined {
+  const prefixes = c.IMAGE_ALLOWED_PREFIXES;
+  if (prefixes.length > 0 && !prefixes.some((prefix) => image.object.startsWith(prefix))) {
+    return { reason: 'KeyPrefixNotAllowed', message: `the object key ${JSON.stringify(image.object)} is not under an allowed prefix (IMAGE_ALLOWED_PREFIXES: ${prefixes.join(', ')})` };
+  }
+  const format = image.format?.toLowerCase() === 'jpeg' ? 'jpg' : image.format?.toLowerCase();
+  if (!format || !image.width || !image.height) {
+    return { reason: 'ImageFormatNotAllowed', message: `OSS found no image in this object (MIME type ${JSON.stringify(image.mimeType ?? '')}, no imageInfo): upload an image in one of ${c.IMAGE_ALLOWED_FORMATS.join(', ')}` };
+  }
+  if (!c.IMAGE_ALLOWED_FORMATS.includes(format)) {
+    return { reason: 'ImageFormatNotAllowed', message: `image format ${JSON.stringify(format)} is not allowed (IMAGE_ALLOWED_FORMATS: ${c.IMAGE_ALLOWED_FORMATS.join(', ')})` };
+  }
+  if (image.size > c.IMAGE_MAX_BYTES) {
+    return { reason: 'ImageTooLarge', message: `the image is ${image.size} bytes, more than IMAGE_MAX_BYTES=${c.IMAGE_MAX_BYTES}` };
+  }
+  if (image.width * image.height > c.IMAGE_MAX_PIXELS) {
+    return { reason: 'ImageTooLarge', message: `the image is ${image.width}×${image.height} = ${image.width * image.height} pixels, more than IMAGE_MAX_PIXELS=${c.IMAGE_MAX_PIXELS}` };
+  }
+  if (!isAddressableKey(image.object)) {
+    return { reason: 'ImageKeyNotAddressable', message: `the object key ${JSON.stringify(image.object)} has a "." or ".." segment, which no URL can address: rename the object` };
+  }
+  return undefined;
+}
+
+export const job = defineJob({
+  name: 'image-upload',
+  description: 'Image catalog: policy check, one record per upload, variant URLs.',
+  payload: v.object({
+    bucket: oss.bucket,
+    object: oss.object,
+    etag: oss.etag,
+    size: oss.size,
+    mimeType: oss.mimeType,
+    imageWidth: oss.imageWidth,
+    imageHeight: oss.imageHeight,
+    imageFormat: oss.imageFormat,
+    reqId: oss.reqId,
+  }),
+  custom: v.object({ owner: v.pipe(v.string(), v.nonEmpty('x:owner is empty: set it to the uploading user'), v.maxLength(128)) }),
+  tables: [images],
+
+  async handle({ payload: p, custom, callback, store, signal, log }) {
+    const c = config();
+    const image = { object: p.object, size: p.size, format: p.imageFormat, width: p.imageWidth, height: p.imageHeight, mimeType: p.mimeType };
+    const refusal = checkPolicy(image, c);
+    const { row, duplicate } = await store.transaction(
+      (tx) =>
+        tx.insertOnce(images, {
+          id: newId(),
+          idempotencyKey: callback.idempotencyKey,
+          bucket: p.bucket,
+          object: p.object,
+          objectHash: createHash('sha256').update(`${p.bucket}/${p.object}`).digest('hex'),
+          owner: custom.owner,
+          format: p.imageFormat ?? null,
+          width: p.imageWidth ?? null,
+          height: p.imageHeight ?? null,
+          size: p.size,
+          mimeType: p.mimeType ?? null,
+          etag: p.etag,
+          status: refusal ? 'rejected' : 'accepted',
+          reason: refusal?.reason ?? null,
+          message: refusal?.message ?? null,
+          receivedAt: callback.receivedAt,
+        }),
+      { signal },
+    );
+    log({ imageId: row.id, duplicate, status: row.status });
+    if (row.status === 'rejected') {
+      const reason = row.reason as keyof typeof REFUSED;
+      throw new CallbackError(reason, row.message ?? reason, { status: REFUSED[reason] ?? 422, details: { id: row.id, duplicate } });
+    }
+    const base = publicBaseUrl(c.IMAGE_PUBLIC_BASE_URL, p.bucket, callback.platform?.region ?? process.env.FC_REGION, 'IMAGE_PUBLIC_BASE_URL');
+    const variants = Object.fromEntries(c.IMAGE_VARIANTS.map((variant) => [variant.name, objectUrl(base, p.object, variant.process)]));
+    return { id: row.id, duplicate, url: objectUrl(base, p.object), variants };
+  },
+});
+
+export const handler = createHandler(job);
