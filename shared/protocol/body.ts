@@ -36,6 +36,9 @@ function mediaType(contentType: string | undefined): string {
   return (contentType ?? '').split(';', 1)[0]!.trim().toLowerCase();
 }
 
+/** Stateless between calls (no streaming), so one instance serves every callback. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 export function decodeBody(contentType: string | undefined, body: Buffer): DecodedBody {
   const type = mediaType(contentType);
   if (type !== FORM_CONTENT_TYPE && type !== JSON_CONTENT_TYPE) {
@@ -50,7 +53,7 @@ export function decodeBody(contentType: string | undefined, body: Buffer): Decod
   }
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(body);
+    text = UTF8.decode(body);
   } catch {
     throw malformed('the body is not valid UTF-8: OSS sends UTF-8; was it re-encoded on the way?');
   }
@@ -79,22 +82,29 @@ function decodeForm(text: string): DecodedBody {
   }
   const fields = emptyRecord<unknown>();
   const custom = emptyRecord<string>();
-  const seen = new Set<string>();
-  for (const part of text.split('&')) {
-    if (part === '') continue;
-    const eq = part.indexOf('=');
-    const key = formDecode(eq === -1 ? part : part.slice(0, eq));
-    const value = eq === -1 ? '' : formDecode(part.slice(eq + 1));
-    if (key === '__proto__') throw malformed('forbidden key "__proto__" in the body', { field: key });
-    if (seen.has(key)) {
-      throw malformed(`duplicate field ${JSON.stringify(key)}: the callbackBody template names it twice`, {
-        field: key,
-      });
+  // One pass over `&`-separated parts without splitting; `fields` and `custom` (null-prototype)
+  // double as the set of keys seen, for the duplicate check.
+  for (let start = 0; start <= text.length; ) {
+    let end = text.indexOf('&', start);
+    if (end === -1) end = text.length;
+    if (end > start) {
+      let eq = text.indexOf('=', start);
+      if (eq >= end) eq = -1;
+      const key = formDecode(text.slice(start, eq === -1 ? end : eq));
+      const value = eq === -1 ? '' : formDecode(text.slice(eq + 1, end));
+      if (key === '__proto__') throw malformed('forbidden key "__proto__" in the body', { field: key });
+      const isCustom = key.startsWith(CUSTOM_PREFIX);
+      const name = isCustom ? key.slice(CUSTOM_PREFIX.length) : key;
+      if (name in (isCustom ? custom : fields)) {
+        throw malformed(`duplicate field ${JSON.stringify(key)}: the callbackBody template names it twice`, {
+          field: key,
+        });
+      }
+      if (value.charCodeAt(0) === 0x24 /* $ */ && UNSUBSTITUTED.test(value)) throw unsubstituted(key, value);
+      if (isCustom) custom[name] = value;
+      else fields[key] = value;
     }
-    seen.add(key);
-    if (UNSUBSTITUTED.test(value)) throw unsubstituted(key, value);
-    if (key.startsWith(CUSTOM_PREFIX)) custom[key.slice(CUSTOM_PREFIX.length)] = value;
-    else fields[key] = value;
+    start = end + 1;
   }
   return { type: 'form', fields, custom };
 }

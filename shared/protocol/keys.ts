@@ -195,6 +195,10 @@ export function createKeyResolver(options: KeyResolverOptions = {}): KeyResolver
   // only after the backoff, and at most MAX_UNKNOWN_KEY_PATHS paths are ever tried.
   const failed = new Map<string, { at: number; error: CallbackError }>();
   const tried = new Set<string>();
+  // Key URLs that resolved to the pinned or a fetched key, by their exact text, so that the next
+  // callback naming one skips the URL checks. checkKeyUrl admits two spellings (http, https) of
+  // each key path, and at most 1 + MAX_UNKNOWN_KEY_PATHS paths ever have a key: a bounded map.
+  const accepted = new Map<string, KeyObject>();
 
   function trustedKey(url: string, pem: string): KeyObject {
     let key = trustedParsed.get(url);
@@ -248,11 +252,15 @@ export function createKeyResolver(options: KeyResolverOptions = {}): KeyResolver
     async resolve(keyUrl: string, signal?: AbortSignal): Promise<KeyObject> {
       const trustedPem = trusted.get(keyUrl);
       if (trustedPem !== undefined) return trustedKey(keyUrl, trustedPem);
+      const known = accepted.get(keyUrl);
+      if (known) return known;
       const url = checkKeyUrl(keyUrl);
       const path = url.pathname;
-      if (path === PINNED_KEY_URL_PATH) return pinnedPublicKey();
-      const cached = fetched.get(path);
-      if (cached) return cached;
+      const ready = path === PINNED_KEY_URL_PATH ? pinnedPublicKey() : fetched.get(path);
+      if (ready) {
+        accepted.set(keyUrl, ready);
+        return ready;
+      }
       const failure = failed.get(path);
       if (failure && Date.now() - failure.at < backoffMs) throw failure.error;
       let pending = inFlight.get(path);

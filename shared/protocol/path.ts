@@ -42,6 +42,8 @@ export function percentDecodeBytes(rawPath: string): Buffer {
   return out.subarray(0, length);
 }
 
+const SURROGATE = /[\uD800-\uDFFF]/;
+
 /**
  * Form-style decoding of one `application/x-www-form-urlencoded` component: `+` is a space, `%XX`
  * is a byte, invalid escapes stay as they are, and the bytes are read as UTF-8 (invalid sequences
@@ -50,5 +52,16 @@ export function percentDecodeBytes(rawPath: string): Buffer {
 export function formDecode(component: string): string {
   const withSpaces = component.includes('+') ? component.replaceAll('+', ' ') : component;
   if (!withSpaces.includes('%')) return withSpaces;
+  // Fast path: when every escape is valid and they spell valid UTF-8, decodeURIComponent gives the
+  // same string (it throws otherwise). Not for input with surrogates: it would keep a lone one,
+  // where the byte-level decoder writes U+FFFD.
+  if (!SURROGATE.test(withSpaces)) {
+    try {
+      return decodeURIComponent(withSpaces);
+    } catch {
+      // an invalid escape or invalid UTF-8: decoded byte by byte below
+    }
+  }
   return percentDecodeBytes(withSpaces).toString('utf8');
 }
+

@@ -13,6 +13,8 @@ const NEWLINE = Buffer.from('\n');
 const MAX_AUTHORIZATION_LENGTH = 2048;
 const MAX_KEY_URL_HEADER_LENGTH = 4096;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+/** Stateless between calls (no streaming), so one instance serves every callback. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /** The exact bytes OSS signs. `rawQuery === ''` (a bare `?`) still adds the `?`; `null` adds nothing. */
 export function stringToSign(rawPath: string, rawQuery: string | null, body: Buffer): Buffer {
@@ -75,7 +77,7 @@ export async function verifyCallbackSignature(
   let keyUrl: string | undefined;
   if (keyUrlBytes) {
     try {
-      keyUrl = new TextDecoder('utf-8', { fatal: true }).decode(keyUrlBytes);
+      keyUrl = UTF8.decode(keyUrlBytes);
     } catch {
       keyUrl = undefined;
     }
