@@ -50,7 +50,7 @@ export const task = defineTask({
       outcome = { status: 'failed', error: error instanceof Error ? error.message : String(error) };
     }
     const recorded = await finishJob(store, claim, outcome);
-    log({ jobId: event.jobId, status: outcome.status, recorded, attempt: claim.job.attempts });
+    log({ jobId: event.jobId, jobStatus: outcome.status, recorded, attempt: claim.job.attempts });
     return { jobId: event.jobId, status: recorded ? outcome.status : 'superseded' };
   },
 });

@@ -57,9 +57,13 @@ type Fc2Client = typeof import('@alicloud/fc2');
 
 let fc2Module: Promise<Fc2Client> | undefined;
 
-/** `@alicloud/fc2`, loaded on first use (preinstalled in the FC nodejs20 runtime; never bundled). */
+/**
+ * `@alicloud/fc2`, loaded on first use (preinstalled in the FC nodejs20 runtime; never bundled). The
+ * deployed bundle is CommonJS, where `require` also searches NODE_PATH and the global folders in which
+ * a runtime keeps preinstalled modules (ESM `import()` does not); under ESM (tsx, tests) it is import().
+ */
 function loadFc2(): Promise<Fc2Client> {
-  fc2Module ??= import('@alicloud/fc2').then(
+  fc2Module ??= (typeof require === 'function' ? Promise.resolve().then(() => require('@alicloud/fc2') as unknown) : import('@alicloud/fc2')).then(
     (module) => ((module as { default?: Fc2Client }).default ?? (module as unknown as Fc2Client)),
     (error: unknown) => {
       fc2Module = undefined;

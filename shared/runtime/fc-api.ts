@@ -235,9 +235,9 @@ export function createFcApi(options: FcApiOptions): FcApi {
         Promise.resolve()
           .then(() => handler(body, context))
           .then(
-            () => log({ fcApi: 'async', function: functionName, requestId, outcome: 'OK', durationMs: Math.round(performance.now() - started) }),
+            () => log({ fcApi: 'async', function: functionName, requestId, status: 200, outcome: 'OK', durationMs: Math.round(performance.now() - started) }),
             (error: unknown) =>
-              log({ fcApi: 'async', function: functionName, requestId, outcome: 'UnhandledInvocationError', message: error instanceof Error ? error.message : String(error) }),
+              log({ fcApi: 'async', function: functionName, requestId, status: 500, outcome: 'UnhandledInvocationError', message: error instanceof Error ? error.message : String(error) }),
           )
           .finally(finishRun);
         return;
