@@ -92,7 +92,8 @@ export const job = defineJob({
       // 1. Lock the object (created empty if new): uploads of one object run one at a time.
       const created = await tx.insertOnce(objects, { objectHash, bucket: p.bucket, object: p.object, owner, size: 0, etag: p.etag, updatedAt: now });
       const previous = (await tx.get(objects, { objectHash }, { forUpdate: true }))!;
-      const again = await tx.get(uploads, { idempotencyKey }, { forUpdate: true });
+      // A duplicate delivered at the same time waited for that lock: look again (READ COMMITTED sees it).
+      const again = await tx.get(uploads, { idempotencyKey });
       if (again) return { upload: again, duplicate: true };
       // 2. Lock the owners involved, in name order.
       const moved = !created.duplicate ? null : previous.owner === owner ? null : previous.owner;
