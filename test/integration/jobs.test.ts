@@ -199,6 +199,35 @@ for (const backend of JOB_STORES) {
         assert.equal(recorded.reduce((sum, u) => sum + u.deltaBytes, 0), total, 'the deltas add up to the total');
       });
 
+      await t.test('usage-quota: two owners taking over each other\'s objects at once: no deadlock, totals consistent', async () => {
+        const [x, y] = [`x-${reqId().slice(0, 6)}`, `y-${reqId().slice(0, 6)}`];
+        const shared = (i: number) => `shared/${x}/${i}`;
+        const requests = [];
+        for (let round = 0; round < 4; round++) {
+          for (let i = 0; i < 5; i++) requests.push(jobCallback(usageQuota, uploadValues({ object: shared(i), size: 100 * (round + 1) + i, reqId: reqId(), 'x:owner': (round + i) % 2 ? x : y })));
+        }
+        for (const response of await Promise.all(requests.map((request) => send(request, usageQuota)))) assert.equal(response.status, 200, response.body.toString());
+        const store = await runtime.storeFor(usageQuota);
+        for (const owner of [x, y]) {
+          const [row] = await read(store, (tx) => tx.find(owners, { owner }));
+          const held = await read(store, (tx) => tx.find(objects, { owner }));
+          assert.equal(row?.usedBytes ?? 0, held.reduce((sum, o) => sum + o.size, 0), owner);
+          assert.equal(row?.objectCount ?? 0, held.length, owner);
+        }
+      });
+
+      await t.test('object keys of 1023 bytes are recorded and counted (keyed by hash, never indexed as text)', async () => {
+        const key = `${'猫'.repeat(340)}abc`;
+        assert.equal(Buffer.byteLength(key), 1023);
+        const image = await send(jobCallback(imageUpload, uploadValues({ object: `photos/${'猫'.repeat(338)}ab`, reqId: reqId(), 'x:owner': 'long' }), { platform: PLATFORM }));
+        assert.equal(image.status, 200, image.body.toString());
+        const quota = await send(jobCallback(usageQuota, uploadValues({ object: key, size: 5, reqId: reqId(), 'x:owner': 'long' })), usageQuota);
+        assert.equal(reply(quota).usedBytes, 5);
+        const store = await runtime.storeFor(usageQuota);
+        const [row] = await read(store, (tx) => tx.find(objects, { owner: 'long' }));
+        assert.equal(row?.object, key);
+      });
+
       await t.test('media-job: committed, handed off through @alicloud/fc2, the worker reports succeeded', async () => {
         const store = await runtime.storeFor(mediaJob);
         currentStore = store;
