@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
+import { createConnection, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -151,37 +151,164 @@ export async function mysqlIdleConnectionsSince(url: string, after: number): Pro
   return rows.map((row) => Number(row.id));
 }
 
-/**
- * A TCP proxy to the URL's server. `silenceExisting()` makes the connections open so far drop
- * everything, in both directions, without closing: like a NAT entry that expired while the instance
- * was frozen. New connections work normally.
- */
-export async function startProxy(url: string): Promise<{ url: string; silenceExisting(): void; close(): void }> {
+/** What `startProxy` returns: a TCP proxy to a test server whose faults the test controls. */
+export interface Proxy {
+  /** The server URL with the proxy's port. */
+  readonly url: string;
+  readonly port: number;
+  /** Connections open through the proxy now. */
+  readonly connections: number;
+  /**
+   * The connections open so far drop everything, in both directions, without closing, for good: like
+   * a NAT entry that expired while the instance was frozen. New connections work normally.
+   */
+  silenceExisting(): void;
+  /** Stops listening and closes every connection: connections are refused until `reopen()`. */
+  close(): void;
+  /** Listens again on the same port (the store came back). */
+  reopen(): Promise<void>;
+  /**
+   * The store stalls: every connection, open or new, holds all data in both directions (new ones are
+   * accepted, then nothing) until `resume()`. Held data models bytes not yet delivered: when a side
+   * closes meanwhile, a normal close (FIN) still delivers them on `resume()`, a reset (RST) loses them.
+   */
+  hang(): void;
+  /** Ends a hang or a tripped hold: held data is delivered in order, and forwarding goes on. */
+  resume(): void;
+  /**
+   * Arms a fault on the first client→server chunk that contains `marker` (e.g. "COMMIT"): `hold` keeps
+   * that chunk and everything after it on that connection until `resume()`; `silence` drops them for
+   * good; `reset` resets both sides without forwarding the chunk. Resolves when the fault fires.
+   */
+  trip(marker: string, fault: 'hold' | 'silence' | 'reset'): Promise<void>;
+}
+
+type LinkMode = 'forward' | 'hold' | 'silent';
+interface Link {
+  client: Socket;
+  upstream: Socket;
+  mode: LinkMode;
+  /** Data (or, as null, the end of a side) held for the socket it goes to. */
+  held: [Socket, Buffer | null][];
+}
+
+/** A TCP proxy on 127.0.0.1 to the URL's server (see `Proxy`). */
+export async function startProxy(url: string): Promise<Proxy> {
   const target = new URL(url);
-  const links = new Set<{ client: Socket; upstream: Socket; silent: boolean }>();
-  const server = createServer((client) => {
-    const upstream = createConnection({ host: target.hostname, port: Number(target.port) });
-    const link = { client, upstream, silent: false };
+  const targetPort = Number(target.port || (url.startsWith('mysql') ? 3306 : 5432));
+  const links = new Set<Link>();
+  let hanging = false;
+  let tripwire: { marker: Buffer; fault: 'hold' | 'silence' | 'reset'; fired(): void } | undefined;
+
+  /** Forwards data, or a side's end (null), according to the link's mode. */
+  const deliver = (link: Link, to: Socket, data: Buffer | null): void => {
+    if (link.mode === 'hold') link.held.push([to, data]);
+    else if (link.mode === 'forward' && !to.destroyed) data === null ? to.end() : to.write(data);
+  };
+  const forget = (link: Link): void => {
+    link.client.destroy();
+    link.upstream.destroy();
+    links.delete(link);
+  };
+  const onConnection = (client: Socket): void => {
+    const upstream = createConnection({ host: target.hostname || '127.0.0.1', port: targetPort });
+    const link: Link = { client, upstream, mode: hanging ? 'hold' : 'forward', held: [] };
     links.add(link);
-    client.on('data', (data) => link.silent || upstream.write(data));
-    upstream.on('data', (data) => link.silent || client.write(data));
+    client.on('data', (data: Buffer) => {
+      if (tripwire && link.mode === 'forward' && data.includes(tripwire.marker)) {
+        const { fault, fired } = tripwire;
+        tripwire = undefined;
+        fired();
+        if (fault === 'reset') {
+          client.resetAndDestroy();
+          upstream.resetAndDestroy();
+          return;
+        }
+        link.mode = fault === 'hold' ? 'hold' : 'silent';
+      }
+      deliver(link, upstream, data);
+    });
+    upstream.on('data', (data: Buffer) => deliver(link, client, data));
+    // Like TCP: a side that closes normally (FIN) still gets what it sent before delivered, then its
+    // end; a side that resets (RST) loses what was still on the way, and the other side is reset.
     for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
-      a.on('error', () => {});
+      a.on('end', () => deliver(link, b, null));
+      a.on('error', () => forget(link));
       a.on('close', () => {
-        b.destroy();
-        links.delete(link);
+        if (link.mode !== 'hold') forget(link);
       });
     }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  };
+
+  const listen = async (port: number): Promise<Server> => {
+    const server = createServer(onConnection);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', resolve);
+    });
+    return server;
+  };
+  let server: Server | undefined = await listen(0);
+  const port = (server.address() as AddressInfo).port;
   const proxied = new URL(url);
-  proxied.port = String((server.address() as AddressInfo).port);
+  proxied.port = String(port);
+
   return {
     url: proxied.toString(),
-    silenceExisting: () => links.forEach((link) => (link.silent = true)),
+    port,
+    get connections() {
+      return links.size;
+    },
+    silenceExisting: () => links.forEach((link) => (link.mode = 'silent')),
     close: () => {
-      links.forEach((link) => link.client.destroy());
-      server.close();
+      links.forEach(forget);
+      server?.close();
+      server = undefined;
+    },
+    reopen: async () => {
+      server ??= await listen(port);
+    },
+    hang: () => {
+      hanging = true;
+      links.forEach((link) => link.mode === 'forward' && (link.mode = 'hold'));
+    },
+    resume: () => {
+      hanging = false;
+      for (const link of links) {
+        if (link.mode !== 'hold') continue;
+        link.mode = 'forward';
+        for (const [to, data] of link.held.splice(0)) deliver(link, to, data);
+        if (link.client.destroyed || link.upstream.destroyed) forget(link);
+      }
+    },
+    trip: (marker, fault) => new Promise<void>((fired) => (tripwire = { marker: Buffer.from(marker), fault, fired })),
+  };
+}
+
+/** A database of its own on a PostgreSQL or MySQL test server, for tests that need empty tables. */
+export interface TestDatabase {
+  /** `url` with the new database in place of the test database. */
+  url: string;
+  name: string;
+  /** Drops the database (closing whatever is still connected to it). */
+  drop(): Promise<void>;
+}
+
+export async function createTestDatabase(url: string, name = `oss_cb_${uniqueSuffix()}`): Promise<TestDatabase> {
+  const mysql = url.startsWith('mysql');
+  await rawQuery(url, mysql ? `CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4` : `CREATE DATABASE "${name}"`);
+  const database = new URL(url);
+  database.pathname = `/${name}`;
+  return {
+    url: database.toString(),
+    name,
+    drop: async () => {
+      if (mysql) {
+        await rawQuery(url, `DROP DATABASE IF EXISTS \`${name}\``);
+        return;
+      }
+      await rawQuery(url, 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
+      await rawQuery(url, `DROP DATABASE IF EXISTS "${name}"`);
     },
   };
 }
