@@ -5,6 +5,7 @@
  * - `UniqueViolation` when a write hits a unique key;
  * - the driver's error unchanged otherwise (a bug: bad SQL, a constraint the job should have checked).
  */
+import type { Socket } from 'node:net';
 import { CallbackError } from '../protocol/errors.js';
 
 export class UniqueViolation extends Error {
@@ -97,5 +98,22 @@ export function storeLabel(url: string): string {
     return `${u.protocol}//${user}${u.host}${u.pathname}`;
   } catch {
     return `${scheme || '?'}:(unparseable URL)`;
+  }
+}
+
+/**
+ * Closes a driver's socket with a TCP reset (RST) instead of a normal close (FIN): whatever this end
+ * has not delivered yet (a COMMIT stuck in the send queue while the network is down) is discarded
+ * rather than sent after the close, and the server drops the session (rolling back) as soon as the
+ * reset arrives. `socket` is the driver's stream; for TLS, its TCP socket is reset. The driver's own
+ * destroy should follow (it cleans up its state; this only makes the close abortive).
+ */
+export function resetSocket(socket: unknown): void {
+  const stream = socket as (Socket & { _parent?: unknown }) | undefined;
+  const tcp = (stream?._parent ?? stream) as Partial<Socket> | undefined;
+  try {
+    if (typeof tcp?.resetAndDestroy === 'function' && !tcp.destroyed) tcp.resetAndDestroy();
+  } catch {
+    // not a TCP socket (or already closed): the driver's destroy closes it normally
   }
 }

@@ -17,7 +17,7 @@
  * message ("Rows matched: N ..."; N comes first in every server language).
  */
 import type { ExecuteValues, PoolConnection, ResultSetHeader } from 'mysql2/promise';
-import { errorCode, networkReason, storeLabel, unavailable } from './errors.js';
+import { errorCode, networkReason, resetSocket, storeLabel, unavailable } from './errors.js';
 import { PooledStore, serverSettings, type Driver, type ErrorKind } from './pooled.js';
 import { mysqlDialect } from './sql.js';
 import type { Store } from './types.js';
@@ -116,7 +116,10 @@ export async function openMysql(url: string): Promise<Store> {
       }
     },
     release: (conn) => conn.release(),
-    destroy: (conn) => conn.destroy(),
+    destroy(conn) {
+      resetSocket((conn.connection as unknown as { stream?: unknown }).stream);
+      conn.destroy();
+    },
     async withMigrationLock(run, fn) {
       const name = `oss_callback_migrations:${database}`;
       const { rows } = await run({ sql: 'SELECT GET_LOCK(?, ?) AS locked', params: [name, 50] });

@@ -6,7 +6,8 @@
  * - a pooled connection that died while the instance was frozen is found out by the first statement
  *   (BEGIN), discarded, and the transaction starts again on a fresh connection (at most twice);
  * - every statement has a client-side timeout; on timeout, or when the caller's signal aborts while a
- *   statement runs, the connection is destroyed (the server then rolls back) instead of reused;
+ *   statement runs (COMMIT included), the connection is destroyed (the server then rolls back) instead
+ *   of reused: a COMMIT still unanswered at the deadline is not left to complete later;
  * - deadlocks and serialization failures rerun the whole transaction function (up to 3 more times).
  */
 import { migrate as runMigrations, type MigrationHost } from './migrate.js';
@@ -75,7 +76,7 @@ export interface Driver<C> {
   begin(conn: C): Promise<void>;
   run(conn: C, query: Query): Promise<Result>;
   release(conn: C): void;
-  /** Closes the socket now and drops the connection from the pool. */
+  /** Closes the socket now, with a TCP reset (`resetSocket`), and drops the connection from the pool. */
   destroy(conn: C): void;
   /** Runs `fn` holding the database-wide migration lock (inside a transaction where DDL is transactional). */
   withMigrationLock(run: Run, fn: () => Promise<void>): Promise<void>;
@@ -101,7 +102,7 @@ class Session<C> {
     private readonly signal: AbortSignal | undefined,
   ) {}
 
-  run(query: Query, options: { timeoutMs?: number; abortable?: boolean } = {}): Promise<Result> {
+  run(query: Query, options: { timeoutMs?: number } = {}): Promise<Result> {
     return this.guard(() => this.driver.run(this.conn, query), options);
   }
 
@@ -114,9 +115,8 @@ class Session<C> {
    * destroyed (a statement may hang, and the server rolls back what it cannot finish). Connection
    * failures become StoreUnavailable (the driver's error as its cause).
    */
-  private async guard<T>(call: () => Promise<T>, { timeoutMs = this.driver.settings.queryTimeoutMs, abortable = true } = {}): Promise<T> {
-    const { driver } = this;
-    const signal = abortable ? this.signal : undefined;
+  private async guard<T>(call: () => Promise<T>, { timeoutMs = this.driver.settings.queryTimeoutMs } = {}): Promise<T> {
+    const { driver, signal } = this;
     if (this.done) throw new Error('the transaction has already finished: await every tx call inside the transaction function');
     if (this.broken) throw unavailable(driver.label, 'the connection was lost earlier in this transaction');
     signal?.throwIfAborted();
@@ -157,10 +157,15 @@ class Session<C> {
     this.driver.destroy(this.conn);
   }
 
-  /** Commits (never abandoned half-way: the outcome would be unknown) and returns the connection. */
+  /**
+   * Commits and returns the connection. When the signal aborts first (the caller has answered
+   * DeadlineExceeded), the connection is destroyed: a COMMIT still in this process or held up on the
+   * way never arrives, and the server rolls back. (One the server already received may still commit:
+   * nothing on the client can take it back.)
+   */
   async commit(): Promise<void> {
     if (this.sawRetryable) throw new Error('a statement of this transaction failed; it cannot commit');
-    const committing = this.run({ sql: 'COMMIT', params: [] }, { abortable: false });
+    const committing = this.run({ sql: 'COMMIT', params: [] });
     this.done = true; // COMMIT is sent: a forgotten tx call now fails instead of running after it
     await committing;
     this.release();

@@ -13,7 +13,7 @@
  * Other URL parameters go to `pg` unchanged (`sslmode`, `application_name` (default `oss-callback`)...).
  */
 import type { PoolClient } from 'pg';
-import { errorCode, networkReason, storeLabel } from './errors.js';
+import { errorCode, networkReason, resetSocket, storeLabel } from './errors.js';
 import { PooledStore, serverSettings, type Driver, type ErrorKind } from './pooled.js';
 import { postgresDialect } from './sql.js';
 import type { Store } from './types.js';
@@ -106,7 +106,10 @@ export async function openPostgres(url: string): Promise<Store> {
       return { rows: result.rows, count: result.rowCount ?? 0 };
     },
     release: (client) => client.release(),
-    destroy: (client) => client.release(true),
+    destroy(client) {
+      resetSocket((client as unknown as { connection?: { stream?: unknown } }).connection?.stream);
+      client.release(true);
+    },
     async withMigrationLock(run, fn) {
       await run({ sql: 'BEGIN', params: [] });
       try {
