@@ -7,7 +7,10 @@
  *   process's write lock before failing with StoreUnavailable.
  *
  * The database is opened on first use (WAL journal, foreign keys on). Transactions are
- * `BEGIN IMMEDIATE` (the write lock up front: no deadlocks, no upgrade failures). The driver is
+ * `BEGIN IMMEDIATE` (the write lock up front: no deadlocks, no upgrade failures). While another
+ * process holds the lock, BEGIN is retried in slices of BUSY_SLICE_MS (SQLite's busy handler sleeps
+ * and blocks the thread) with the event loop free in between, until busy_timeout_ms or until the
+ * caller's signal aborts: a deadline is kept even while the file stays locked. The driver is
  * synchronous and the API is not, so transactions on one file are queued in this process: two
  * interleaved async transactions never share one BEGIN, and a waiting BEGIN never blocks the event
  * loop on a lock held by this very process.
@@ -48,6 +51,9 @@ async function takeTurn(key: string, signal: AbortSignal | undefined): Promise<(
   return release;
 }
 
+/** The longest SQLite's own busy handler may block the event loop at a time. */
+const BUSY_SLICE_MS = 20;
+
 /** SQLite primary result codes (the low byte of extended codes). */
 const SQLITE = { BUSY: 5, LOCKED: 6, READONLY: 8, IOERR: 10, CORRUPT: 11, FULL: 13, CANTOPEN: 14, CONSTRAINT: 19, NOTADB: 26 };
 const UNIQUE_CODES = new Set([1555, 2067]); // SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE
@@ -76,7 +82,7 @@ export class SqliteStore implements Store {
         signal?.throwIfAborted();
         return this.execute(db, query);
       };
-      this.execute(db, { sql: 'BEGIN IMMEDIATE', params: [] });
+      await this.beginImmediate(db, signal);
       try {
         const result = await raceAbort(fn(new SqlTx(sqliteDialect, run, isUnique)), signal);
         done = true;
@@ -105,7 +111,7 @@ export class SqliteStore implements Store {
           }),
         locked: (fn) =>
           this.exclusive(undefined, async (db) => {
-            this.execute(db, { sql: 'BEGIN IMMEDIATE', params: [] });
+            await this.beginImmediate(db, undefined);
             try {
               await fn(async (query) => this.execute(db, query));
               this.execute(db, { sql: 'COMMIT', params: [] });
@@ -168,10 +174,29 @@ export class SqliteStore implements Store {
       db.exec('PRAGMA journal_mode = WAL');
       db.exec('PRAGMA synchronous = NORMAL');
       db.exec('PRAGMA foreign_keys = ON');
+      // From now on the busy handler blocks for a slice at most; BEGIN IMMEDIATE waits in between.
+      db.exec(`PRAGMA busy_timeout = ${Math.min(BUSY_SLICE_MS, Math.trunc(this.busyTimeoutMs))}`);
       return db;
     } catch (error) {
       db?.close();
       throw unavailable(this.label, `cannot open the database file ${path} for writing (is its folder writable, and the disk not full?): ${(error as Error).message}`, error);
+    }
+  }
+
+  /** BEGIN IMMEDIATE, waiting for another process's write lock without holding up the event loop. */
+  private async beginImmediate(db: Database, signal: AbortSignal | undefined): Promise<void> {
+    const started = Date.now();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        this.execute(db, { sql: 'BEGIN IMMEDIATE', params: [] });
+        return;
+      } catch (error) {
+        const waited = Date.now() - started;
+        if (primaryCode(error) !== SQLITE.BUSY || waited >= this.busyTimeoutMs) throw error;
+        signal?.throwIfAborted();
+        const pause = Math.min(5 * attempt, 50, this.busyTimeoutMs - waited);
+        await raceAbort(new Promise((resolve) => setTimeout(resolve, pause)), signal);
+      }
     }
   }
 
@@ -221,6 +246,13 @@ function rollback(db: Database): void {
   } catch {
     // the original error is the one to report
   }
+}
+
+/** The SQLite primary result code of a driver error, or of the cause of the StoreUnavailable made of it. */
+function primaryCode(error: unknown): number | undefined {
+  const e = error as { rawCode?: unknown; cause?: { rawCode?: unknown } } | null;
+  const code = e?.rawCode ?? e?.cause?.rawCode;
+  return typeof code === 'number' ? code & 0xff : undefined;
 }
 
 function isUnique(error: unknown): boolean {
