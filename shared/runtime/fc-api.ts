@@ -96,12 +96,9 @@ function readAll(req: IncomingMessage, limit: number): Promise<Buffer> {
     let size = 0;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limit) {
-        req.destroy();
-        reject(new ApiError(413, 'PayloadTooLarge', `the request body is larger than ${limit} bytes`));
-      } else chunks.push(chunk);
+      if (size <= limit) chunks.push(chunk); // past the limit: read on (to answer), keep nothing
     });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('end', () => (size > limit ? reject(new ApiError(413, 'PayloadTooLarge', `the request body is larger than ${limit} bytes (FC's limit for this invocation type)`)) : resolve(Buffer.concat(chunks))));
     req.on('error', reject);
   });
 }

@@ -212,3 +212,13 @@ describe('invokeAsync (the hand-off)', () => {
     }
   });
 });
+
+describe('local FC API limits', () => {
+  it('refuses an async event over 128 KB, like FC, and answers 404 for other API paths', async () => {
+    const big = await fails(client().invokeFunction('svc', 'worker', 'x'.repeat(129 * 1024), { 'x-fc-invocation-type': 'Async' }), /FCPayloadTooLargeError|failed with 413/);
+    assert.match(big.message, /413/);
+    const other = await fetch(`${endpoint}/2016-08-15/services`, { method: 'POST', body: '{}' });
+    assert.equal(other.status, 404);
+    assert.equal(((await other.json()) as { ErrorCode: string }).ErrorCode, 'PathNotSupported');
+  });
+});
