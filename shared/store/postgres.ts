@@ -6,8 +6,11 @@
  * - `connect_timeout_ms` / `DATABASE_CONNECT_TIMEOUT_MS` (2000): TCP + TLS + authentication; also
  *   how long a pooled connection gets to answer BEGIN before it is considered dead.
  * - `query_timeout_ms` / `DATABASE_QUERY_TIMEOUT_MS` (5000): per statement, client-side (the connection
- *   is then destroyed) and server-side (`statement_timeout`). `idle_in_transaction_session_timeout`
- *   is twice that, so a transaction left open by a frozen or crashed instance releases its locks.
+ *   is then destroyed) and, in transactions, server-side (`statement_timeout`).
+ *   `idle_in_transaction_session_timeout` is twice that, so a transaction left open by a frozen or
+ *   crashed instance releases its locks. Both are `SET LOCAL` in the BEGIN (one round trip), not
+ *   startup parameters: connection poolers (PgBouncer, which the RDS connection pool is built on)
+ *   refuse connections that carry them ("unsupported startup parameter").
  * - `idle_timeout_ms` / `DATABASE_IDLE_TIMEOUT_MS` (30000): close connections idle this long.
  * - `keepalive_ms` / `DATABASE_KEEPALIVE_MS` (10000): TCP keepalive initial delay; 0 turns it off.
  * Other URL parameters go to `pg` unchanged (`sslmode`, `application_name` (default `oss-callback`)...).
@@ -62,11 +65,15 @@ export async function openPostgres(url: string): Promise<Store> {
     idleTimeoutMillis: settings.idleTimeoutMs,
     keepAlive: settings.keepAliveMs > 0,
     keepAliveInitialDelayMillis: settings.keepAliveMs,
-    statement_timeout: settings.queryTimeoutMs,
-    idle_in_transaction_session_timeout: settings.queryTimeoutMs * 2,
     allowExitOnIdle: true,
   });
   pool.on('error', () => {}); // an idle connection died (server restart, killed): the pool drops it
+  // One simple-protocol query: the transaction and its server-side timeouts, valid until it ends.
+  const begin = [
+    'BEGIN ISOLATION LEVEL READ COMMITTED',
+    `SET LOCAL statement_timeout = ${Math.trunc(settings.queryTimeoutMs)}`,
+    `SET LOCAL idle_in_transaction_session_timeout = ${Math.trunc(settings.queryTimeoutMs * 2)}`,
+  ].join('; ');
   const watched = new WeakSet<PoolClient>();
 
   const classify = (error: unknown): ErrorKind => {
@@ -95,7 +102,7 @@ export async function openPostgres(url: string): Promise<Store> {
       return client;
     },
     async begin(client) {
-      await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
+      await client.query(begin);
     },
     async run(client, query) {
       const result = await client.query({ text: query.sql, values: query.params as unknown[] });
