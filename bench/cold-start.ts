@@ -1,0 +1,227 @@
+/**
+ * Cold start: for each function bundle (`npm run build`: dist/<name>/index.js), the time from
+ * spawning `node` to the first reply of an invocation: a child process requires the bundle and
+ * calls `handler` with one of the function's example events (functions/<name>/events/), with
+ * DATABASE_URL pointing at PostgreSQL when it is reachable (a database created for the run), else at
+ * a closed port (fails fast: the reply is StoreUnavailable). Against spawning `node` with an empty
+ * script (until it exits). Rounds alternate; medians. Plus each bundle's size and, from an esbuild
+ * metafile of the same build, the modules that dominate it.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { DEV_KEYS_FILE } from '../scripts/local-env.js';
+import { EXTERNAL } from '../scripts/build.js';
+import { FUNCTIONS_DIR, functionNames } from '../scripts/functions.js';
+import { POSTGRES_URL, rawQuery, reachable } from '../test/helpers/stores.js';
+import { type BenchOptions, type BenchResult, log, ROOT, type Target } from './lib/common.js';
+import { fmt, kb, median, table } from './lib/stats.js';
+
+export const TARGET_RATIO = 2;
+export const MAX_BUNDLE_BYTES = 300 * 1024;
+
+/** Requires the bundle, invokes the handler once, prints one line with timings (ms since process start). */
+const CHILD = `
+const booted = performance.now();
+const [bundle, eventFile] = process.argv.slice(2);
+const { handler } = require(bundle);
+const loaded = performance.now();
+const event = require('node:fs').readFileSync(eventFile);
+const context = { requestId: 'cold-start', function: { name: 'bench', handler: 'index.handler', memory: 512, timeout: 10 }, region: 'local', accountId: 'local', credentials: {} };
+Promise.resolve(handler(event, context)).then(
+  (r) => {
+    const code = r && typeof r === 'object' && 'statusCode' in r ? r.statusCode : 'returned';
+    let error = '';
+    try { error = JSON.parse(r.body).error?.code ?? ''; } catch {}
+    process.stdout.write('REPLY ' + JSON.stringify({ code, error, booted, loaded, replied: performance.now() }) + '\\n');
+    process.exit(0);
+  },
+  (e) => { process.stdout.write('REPLY ' + JSON.stringify({ code: 'threw', error: String(e && e.message), booted, loaded, replied: performance.now() }) + '\\n'); process.exit(0); },
+);
+`;
+
+interface Invocation {
+  ms: number;
+  code: string;
+  error: string;
+  booted: number;
+  loaded: number;
+  replied: number;
+}
+
+/** Spawn to exit of `node <empty file>`. */
+function emptyStart(file: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(process.execPath, [file], { stdio: 'ignore' });
+    child.once('error', reject);
+    child.once('exit', () => resolve(performance.now() - started));
+  });
+}
+
+/** Spawn to the REPLY line of the child script. */
+function invocation(script: string, bundle: string, event: string, env: Record<string, string>): Promise<Invocation> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(process.execPath, [script, bundle, event], { cwd: tmpdir(), env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let done = false;
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      out += chunk;
+      const at = out.indexOf('REPLY ');
+      if (done || at === -1 || !out.includes('\n', at)) return;
+      done = true;
+      const ms = performance.now() - started;
+      const line = out.slice(at + 6, out.indexOf('\n', at));
+      resolve({ ms, ...(JSON.parse(line) as Omit<Invocation, 'ms'>) });
+    });
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => (err += chunk));
+    child.once('error', reject);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      if (!done) reject(new Error(`no reply from ${bundle}: ${err.slice(0, 2000)}`));
+    });
+  });
+}
+
+function packageOf(path: string): string {
+  const match = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path);
+  if (match) return match[1]!;
+  const top = /^(shared\/[^/]+|functions\/[^/]+)/.exec(path);
+  return top ? `${top[1]}/` : path;
+}
+
+/** The bundle rebuilt in memory with scripts/build.ts's options, for its metafile. */
+async function composition(name: string): Promise<{ bytes: number; parts: [string, number][] }> {
+  const result = await build({
+    entryPoints: [join(FUNCTIONS_DIR, name, 'index.ts')],
+    outfile: join(ROOT, 'dist', name, 'index.js'),
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    minify: true,
+    sourcemap: 'linked',
+    legalComments: 'linked',
+    external: [...EXTERNAL, 'pg', 'mysql2', 'mysql2/*'],
+    metafile: true,
+    write: false,
+    logLevel: 'silent',
+    absWorkingDir: ROOT,
+  });
+  const [, output] = Object.entries(result.metafile.outputs).find(([file]) => file.endsWith('index.js'))!;
+  const parts = new Map<string, number>();
+  for (const [path, input] of Object.entries(output.inputs)) parts.set(packageOf(path), (parts.get(packageOf(path)) ?? 0) + input.bytesInOutput);
+  return { bytes: output.bytes, parts: [...parts.entries()].sort((a, b) => b[1] - a[1]) };
+}
+
+function exampleEvent(name: string): string | undefined {
+  const dir = join(FUNCTIONS_DIR, name, 'events');
+  if (!existsSync(dir)) return undefined;
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json') && f !== 'samples.json').sort();
+  const file = files.includes('form.json') ? 'form.json' : files[0];
+  return file === undefined ? undefined : join(dir, file);
+}
+
+export async function run(options: BenchOptions): Promise<BenchResult> {
+  const rounds = options.quick ? 7 : 15;
+  const names = functionNames();
+  log(`cold start: ${names.length} function(s); npm run build first`);
+  const built: string[] = [];
+  for (const name of names) {
+    // One build per function, so that a function that does not build does not stop the others.
+    const result = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/build.ts', name], { cwd: ROOT, encoding: 'utf8' });
+    if (result.status === 0 && existsSync(join(ROOT, 'dist', name, 'index.js'))) built.push(name);
+    else log(`  ${name}: build FAILED, skipped: ${(result.stderr || result.stdout).trim().split('\n').slice(0, 3).join(' / ')}`);
+  }
+
+  const work = mkdtempSync(join(tmpdir(), 'oss-cb-bench-cold-'));
+  const empty = join(work, 'empty.js');
+  writeFileSync(empty, '');
+  const script = join(work, 'invoke.cjs');
+  writeFileSync(script, CHILD);
+  const pgUp = await reachable(POSTGRES_URL);
+  const database = `oss_cb_bench_${randomBytes(4).toString('hex')}`;
+  let databaseUrl = 'postgres://127.0.0.1:1/unreachable?connect_timeout_ms=1000';
+  if (pgUp) {
+    await rawQuery(POSTGRES_URL, `CREATE DATABASE ${database}`);
+    const url = new URL(POSTGRES_URL);
+    url.pathname = `/${database}`;
+    databaseUrl = url.toString();
+  }
+  log(
+    pgUp
+      ? `  store: PostgreSQL at ${new URL(POSTGRES_URL).host} (database ${database}, created for this run); each invocation opens its own connection`
+      : `  store: PostgreSQL NOT reachable; DATABASE_URL points at a closed port (127.0.0.1:1), so the reply is StoreUnavailable after a refused connection`,
+  );
+  const env = { DATABASE_URL: databaseUrl, OSS_ALLOWED_BUCKETS: 'examplebucket', OSS_PUBLIC_KEYS_FILE: DEV_KEYS_FILE, OSS_CALLBACK_LOG: 'stdout', NODE_ENV: 'production' };
+
+  const targets: Target[] = [];
+  const rows: string[][] = [];
+  const sizes: string[][] = [];
+  try {
+    for (const _ of [0, 1, 2]) await emptyStart(empty); // warm the page cache
+    for (const name of built) {
+      const bundle = join(ROOT, 'dist', name, 'index.js');
+      const event = exampleEvent(name);
+      if (!event) {
+        log(`  ${name}: no example event under functions/${name}/events/, skipped`);
+        continue;
+      }
+      await invocation(script, bundle, event, env); // warm the page cache
+      const base: number[] = [];
+      const subject: Invocation[] = [];
+      for (let round = 0; round < rounds; round++) {
+        if (round % 2 === 0) {
+          base.push(await emptyStart(empty));
+          subject.push(await invocation(script, bundle, event, env));
+        } else {
+          subject.push(await invocation(script, bundle, event, env));
+          base.push(await emptyStart(empty));
+        }
+      }
+      const b = median(base);
+      const s = median(subject.map((x) => x.ms));
+      const ratio = s / b;
+      const last = subject[subject.length - 1]!;
+      const reply = `${last.code}${last.error ? ` ${last.error}` : ''}`;
+      rows.push([
+        name,
+        `events/${event.split('/').pop()}`,
+        reply,
+        fmt(b, 1),
+        fmt(s, 1),
+        `${fmt(ratio)}×`,
+        fmt(median(subject.map((x) => x.booted)), 1),
+        fmt(median(subject.map((x) => x.loaded - x.booted)), 1),
+        fmt(median(subject.map((x) => x.replied - x.loaded)), 1),
+      ]);
+      targets.push({ label: `${name}: cold start ≤ ${TARGET_RATIO}× an empty node start`, measured: `${fmt(ratio)}× (${fmt(s, 1)} vs ${fmt(b, 1)} ms, reply ${reply})`, met: ratio <= TARGET_RATIO });
+
+      const size = statSync(bundle).size;
+      const { bytes, parts } = await composition(name);
+      const drivers = ['pg/index.js', 'mysql2/promise.js']
+        .map((file) => join(ROOT, 'dist', name, 'node_modules', file))
+        .filter(existsSync)
+        .map((file) => `${file.split('node_modules/')[1]!.split('/')[0]} ${kb(statSync(file).size)}`);
+      const top = parts.slice(0, 5).map(([part, n]) => `${part} ${kb(n)}`).join(', ');
+      sizes.push([name, kb(size), top + (bytes === size ? '' : ` (metafile build ${kb(bytes)})`), drivers.join(', ')]);
+      targets.push({ label: `${name}: bundle ≤ ${MAX_BUNDLE_BYTES / 1024} KB apart from database drivers`, measured: kb(size), met: size <= MAX_BUNDLE_BYTES });
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+    if (pgUp) await rawQuery(POSTGRES_URL, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => {});
+  }
+  log(`  ${rounds} alternating rounds; medians; ms. "boot" = node start to the first line of the child script, "require" = loading the bundle, "invoke" = the handler until its reply (connect, migration check, insert)`);
+  log(table(['function', 'event', 'reply', 'empty node', 'spawn→reply', 'ratio', 'boot', 'require', 'invoke'], rows).replace(/^/gm, '  '));
+  log('  bundle sizes (dist/<name>/index.js; database drivers are separate files under dist/<name>/node_modules, loaded only for their URL scheme):');
+  log(table(['function', 'index.js', 'largest parts (esbuild metafile)', 'drivers'], sizes).replace(/^/gm, '  '));
+  return { name: 'cold-start', targets };
+}

@@ -1,0 +1,267 @@
+/**
+ * Datastores: the real pipeline in-process (handleCallback with record-upload, distinct uploads,
+ * each a transaction: BEGIN, INSERT … ON CONFLICT/ON DUPLICATE KEY, COMMIT) against PostgreSQL and
+ * MySQL/MariaDB; against a loop of the raw driver (`pg` Pool, `mysql2` pool) running the same INSERT
+ * statements with the same parameters, at the same concurrency with the same pool size.
+ *
+ * The baseline's statements are the ones the pipeline itself builds for other uploads (recorded by
+ * running handleCallback against a recording store), so both sides write identical rows. Two
+ * baselines: the INSERT alone (autocommit: one round trip; the target's baseline), and the INSERT
+ * inside BEGIN/COMMIT (the same three round trips as the store), which shows how much of the gap
+ * is the transaction and how much the pipeline. Each store runs in a database of its own, created
+ * for the run and dropped after it.
+ */
+import { randomBytes } from 'node:crypto';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import { job as recordUpload } from '../functions/record-upload/index.js';
+import type { CoreConfig } from '../shared/core/config.js';
+import type { CallbackRequest } from '../shared/core/http.js';
+import { createRuntime, handleCallback, type Runtime } from '../shared/core/pipeline.js';
+import { closeStores } from '../shared/store/index.js';
+import { mysqlDialect, postgresDialect, type Dialect, type Query, SqlTx } from '../shared/store/sql.js';
+import type { Store } from '../shared/store/types.js';
+import { MYSQL_URL, POSTGRES_URL, rawQuery, reachable } from '../test/helpers/stores.js';
+import { OSS_SHAPED_KEY_URL, ossShapedResolver, signedUploads } from './lib/callbacks.js';
+import { type BenchOptions, type BenchResult, log, type Target } from './lib/common.js';
+import { profileInProcess, summarizeProfile } from './lib/profile.js';
+import { fmt, median, table } from './lib/stats.js';
+
+export const TARGET_RATIO = 0.8;
+
+function config(databaseUrl: string): CoreConfig {
+  return {
+    allowedBuckets: new Set(['examplebucket']),
+    deadlineMs: 4000,
+    maxBodyBytes: 64 * 1024,
+    pathMap: [],
+    databaseUrl,
+    publicKeysFile: undefined,
+    keyFetchTimeoutMs: 1500,
+    logTarget: 'off',
+  };
+}
+
+/** The INSERT statements the pipeline sends for these callbacks, recorded instead of run. */
+async function recordInserts(dialect: Dialect, requests: CallbackRequest[]): Promise<Query[]> {
+  const queries: Query[] = [];
+  const store: Store = {
+    kind: dialect.kind,
+    label: 'recording',
+    migrate: async () => {},
+    close: async () => {},
+    transaction: (fn) =>
+      fn(
+        new SqlTx(
+          dialect,
+          async (query) => {
+            queries.push(query);
+            return { rows: [{}], count: 1 }; // "inserted"
+          },
+          () => false,
+        ),
+      ),
+  };
+  const runtime = createRuntime(config('recording:'), { keys: ossShapedResolver(), log: () => {}, storeFor: async () => store });
+  for (const request of requests) {
+    const response = await handleCallback(recordUpload, request, runtime);
+    if (response.status !== 200) throw new Error(`recording: ${response.body.toString()}`);
+  }
+  if (queries.length !== requests.length) throw new Error(`recording: expected one INSERT per callback, got ${queries.length}`);
+  return queries;
+}
+
+/** Runs `count` jobs with `concurrency` workers; returns operations per second. */
+async function drive(count: number, concurrency: number, work: (i: number) => Promise<void>): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let i = next++; i < count; i = next++) await work(i);
+    }),
+  );
+  return count / ((performance.now() - started) / 1000);
+}
+
+interface Driver {
+  name: string;
+  dialect: Dialect;
+  adminUrl: string;
+  databaseUrl(database: string): string;
+  createDatabase(name: string): Promise<void>;
+  dropDatabase(name: string): Promise<void>;
+  /** A raw pool of `size` connections: the INSERT alone, and inside BEGIN/COMMIT. */
+  rawPool(database: string, size: number): { insert(q: Query): Promise<void>; insertInTx(q: Query): Promise<void>; count(): Promise<number>; end(): Promise<void> };
+}
+
+const postgres: Driver = {
+  name: 'PostgreSQL',
+  dialect: postgresDialect,
+  adminUrl: POSTGRES_URL,
+  databaseUrl(database) {
+    const url = new URL(POSTGRES_URL);
+    url.pathname = `/${database}`;
+    return url.toString();
+  },
+  createDatabase: async (name) => void (await rawQuery(POSTGRES_URL, `CREATE DATABASE ${name}`)),
+  dropDatabase: async (name) => void (await rawQuery(POSTGRES_URL, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)),
+  rawPool(database, size) {
+    const pool = new pg.Pool({ connectionString: this.databaseUrl(database), max: size });
+    return {
+      insert: async (q) => void (await pool.query(q.sql, q.params as unknown[])),
+      insertInTx: async (q) => {
+        const client = await pool.connect();
+        try {
+          await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
+          await client.query(q.sql, q.params as unknown[]);
+          await client.query('COMMIT');
+        } finally {
+          client.release();
+        }
+      },
+      count: async () => Number((await pool.query('SELECT count(*) AS n FROM oss_uploads')).rows[0].n),
+      end: () => pool.end(),
+    };
+  },
+};
+
+const mysqlDriver: Driver = {
+  name: 'MySQL (MariaDB)',
+  dialect: mysqlDialect,
+  adminUrl: MYSQL_URL,
+  databaseUrl(database) {
+    const url = new URL(MYSQL_URL);
+    url.pathname = `/${database}`;
+    return url.toString();
+  },
+  createDatabase: async (name) => void (await rawQuery(MYSQL_URL, `CREATE DATABASE ${name} CHARACTER SET utf8mb4`)),
+  dropDatabase: async (name) => void (await rawQuery(MYSQL_URL, `DROP DATABASE IF EXISTS ${name}`)),
+  rawPool(database, size) {
+    const url = new URL(this.databaseUrl(database));
+    const pool = mysql.createPool({
+      host: url.hostname,
+      port: Number(url.port || 3306),
+      user: decodeURIComponent(url.username),
+      password: decodeURIComponent(url.password),
+      database,
+      connectionLimit: size,
+      maxIdle: size,
+      flags: ['-FOUND_ROWS'],
+      charset: 'utf8mb4_unicode_ci',
+      timezone: 'Z',
+    });
+    type Values = Parameters<typeof pool.execute>[1];
+    return {
+      insert: async (q) => void (await pool.execute(q.sql, q.params as Values)),
+      insertInTx: async (q) => {
+        const conn = await pool.getConnection();
+        try {
+          await conn.query('START TRANSACTION');
+          await conn.execute(q.sql, q.params as Values);
+          await conn.query('COMMIT');
+        } finally {
+          conn.release();
+        }
+      },
+      count: async () => {
+        const [rows] = await pool.query('SELECT count(*) AS n FROM oss_uploads');
+        return Number((rows as { n: number }[])[0]!.n);
+      },
+      end: () => pool.end(),
+    };
+  },
+};
+
+async function benchStore(driver: Driver, options: BenchOptions): Promise<Target[]> {
+  if (!(await reachable(driver.adminUrl))) {
+    log(`  ${driver.name}: SKIPPED, not reachable at ${new URL(driver.adminUrl).host} (set ${driver.dialect.kind === 'postgres' ? 'TEST_POSTGRES_URL' : 'TEST_MYSQL_URL'})`);
+    return [{ label: `${driver.name}: pipeline ≥ ${TARGET_RATIO * 100}% of the raw driver`, measured: 'not reachable', met: undefined }];
+  }
+  const levels = options.quick ? [4] : [1, 4];
+  const rounds = options.quick ? 3 : 5;
+  const perRun = options.quick ? 300 : 600;
+  const database = `oss_cb_bench_${randomBytes(4).toString('hex')}`;
+  await driver.createDatabase(database);
+  const targets: Target[] = [];
+  try {
+    for (const concurrency of levels) {
+      const runtime: Runtime = createRuntime(config(`${driver.databaseUrl(database)}?pool_max=${concurrency}`), { keys: ossShapedResolver(), log: () => {} });
+      const raw = driver.rawPool(database, concurrency);
+      const total = perRun * rounds;
+      // Warm-up: migration, connections, prepared statements, JIT.
+      const warm = signedUploads(100, OSS_SHAPED_KEY_URL);
+      await drive(warm.length, concurrency, async (i) => void (await handleCallback(recordUpload, warm[i]!, runtime)));
+      const warmRaw = await recordInserts(driver.dialect, signedUploads(200, OSS_SHAPED_KEY_URL));
+      await drive(100, concurrency, (i) => raw.insert(warmRaw[i]!));
+      await drive(100, concurrency, (i) => raw.insertInTx(warmRaw[100 + i]!));
+
+      const callbacks = signedUploads(total, OSS_SHAPED_KEY_URL);
+      const inserts = await recordInserts(driver.dialect, signedUploads(total, OSS_SHAPED_KEY_URL));
+      const inTx = await recordInserts(driver.dialect, signedUploads(total, OSS_SHAPED_KEY_URL));
+      const result = { pipeline: [] as number[], insert: [] as number[], tx: [] as number[] };
+      let failed = 0;
+      const sides = {
+        pipeline: (offset: number) =>
+          drive(perRun, concurrency, async (i) => {
+            const request = callbacks[offset + i]!;
+            request.receivedAt = Date.now();
+            const response = await handleCallback(recordUpload, request, runtime);
+            if (response.status !== 200) failed++;
+          }),
+        insert: (offset: number) => drive(perRun, concurrency, (i) => raw.insert(inserts[offset + i]!)),
+        tx: (offset: number) => drive(perRun, concurrency, (i) => raw.insertInTx(inTx[offset + i]!)),
+      };
+      const order = ['insert', 'tx', 'pipeline'] as const;
+      for (let round = 0; round < rounds; round++) {
+        for (let k = 0; k < order.length; k++) {
+          const side = order[(round + k) % order.length]!;
+          result[side].push(await sides[side](round * perRun));
+        }
+      }
+      let extra = 0;
+      if (options.profile) {
+        const more = signedUploads(perRun, OSS_SHAPED_KEY_URL);
+        const profile = await profileInProcess(async () => {
+          await drive(perRun, concurrency, async (i) => void (await handleCallback(recordUpload, more[i]!, runtime)));
+        });
+        extra = perRun;
+        log(`    CPU profile of the pipeline side (${perRun} callbacks), top functions by self time:`);
+        for (const line of summarizeProfile(profile, 20)) log(`      ${line}`);
+      }
+      const rows = await raw.count();
+      const expected = 100 + 200 + 3 * total + extra;
+      await raw.end();
+      await closeStores();
+      const m = { pipeline: median(result.pipeline), insert: median(result.insert), tx: median(result.tx) };
+      const ratio = m.pipeline / m.insert;
+      log(`  ${driver.name}, concurrency ${concurrency} (pool size ${concurrency}), ${rounds} rounds × ${perRun} distinct uploads per side:`);
+      log(
+        table(
+          ['side', 'ops/s (median)', 'rounds', 'vs raw INSERT'],
+          [
+            ['raw driver: INSERT (autocommit)', fmt(m.insert, 0), result.insert.map((x) => fmt(x, 0)).join(' '), '1.00×'],
+            ['raw driver: BEGIN, INSERT, COMMIT', fmt(m.tx, 0), result.tx.map((x) => fmt(x, 0)).join(' '), `${fmt(m.tx / m.insert)}×`],
+            ['pipeline: handleCallback(record-upload)', fmt(m.pipeline, 0), result.pipeline.map((x) => fmt(x, 0)).join(' '), `${fmt(ratio)}×`],
+          ],
+        ).replace(/^/gm, '    '),
+      );
+      log(`    pipeline vs raw INSERT ${fmt(ratio)}×, vs raw BEGIN/INSERT/COMMIT ${fmt(m.pipeline / m.tx)}×; failed callbacks ${failed}; rows ${rows} of ${expected} expected   target ≥ ${TARGET_RATIO}×`);
+      targets.push({
+        label: `${driver.name}, concurrency ${concurrency}: pipeline ≥ ${TARGET_RATIO * 100}% of the raw driver's INSERT`,
+        measured: `${fmt(ratio * 100, 0)}% (${fmt(m.pipeline, 0)} vs ${fmt(m.insert, 0)} ops/s; ${fmt((m.pipeline / m.tx) * 100, 0)}% of raw BEGIN/INSERT/COMMIT)`,
+        met: ratio >= TARGET_RATIO && failed === 0 && rows === expected,
+      });
+    }
+  } finally {
+    await closeStores();
+    await driver.dropDatabase(database).catch((error: unknown) => log(`  (could not drop ${database}: ${(error as Error).message})`));
+  }
+  return targets;
+}
+
+export async function run(options: BenchOptions): Promise<BenchResult> {
+  log('datastores: pipeline in-process (record-upload, distinct uploads) vs the raw driver, same INSERT, same concurrency and pool size');
+  const targets: Target[] = [];
+  for (const driver of [postgres, mysqlDriver]) targets.push(...(await benchStore(driver, options)));
+  return { name: 'datastores', targets };
+}
