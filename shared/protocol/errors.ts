@@ -1,8 +1,9 @@
 /**
  * Every rejection this project sends is a `CallbackError`: a stable `code`, the HTTP status that goes
- * with it, and a message that names the likely cause. OSS only distinguishes 200 from "anything else"
- * (the uploader then gets HTTP 203 `CallbackFailed`), so the status is for people reading logs and
- * for the uploader's SDK, which receives our JSON body unchanged.
+ * with it, and a message that names the likely cause. OSS only distinguishes 200 from "anything else":
+ * the uploader then gets HTTP 203 `CallbackFailed` whose message carries only our status
+ * ("Error status : 403."), so each refusal has a telling status, and the code and message are in
+ * our JSON reply (for tools that call the function directly) and in the log line.
  */
 
 /** The codes the protocol core and the runtime adapters use. Jobs may add their own (e.g. `QuotaExceeded`). */
