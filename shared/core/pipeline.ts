@@ -123,7 +123,7 @@ async function withDeadline<T>(deadline: number, work: (signal: AbortSignal) => 
       () => {
         const error = new CallbackError(
           'DeadlineExceeded',
-          'the callback could not be completed in time (OSS waits 5 s): the datastore or a dependency is slow or hanging; nothing was committed',
+          'the callback could not be completed in time (OSS waits 5 s): the datastore or a dependency is slow or hanging; the work was abandoned and its transaction rolled back',
         );
         controller.abort(error);
         reject(error);
