@@ -8,6 +8,7 @@
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { raceAbort } from '../core/abort.js';
 import { CallbackError } from './errors.js';
 
 export const OSS_KEY_HOST = 'gosspublic.alicdn.com';
@@ -158,25 +159,6 @@ function abortReason(signal: AbortSignal, what: string): CallbackError {
   return new CallbackError('DeadlineExceeded', `gave up waiting for ${what}: the request was aborted`, { cause: reason });
 }
 
-/** Settles with `promise`, or rejects as soon as `signal` aborts (the promise keeps running). */
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
-  if (!signal) return promise;
-  if (signal.aborted) return Promise.reject(abortReason(signal, what));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortReason(signal, what));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
-}
 
 /** After a failed fetch of an unknown key, requests naming it fail fast for this long. */
 export const FAILED_FETCH_BACKOFF_MS = 10_000;
@@ -288,7 +270,7 @@ export function createKeyResolver(options: KeyResolverOptions = {}): KeyResolver
         );
         inFlight.set(path, pending);
       }
-      return raceAbort(pending, signal, `the public key ${keyUrl}`);
+      return raceAbort(pending, signal, (aborted) => abortReason(aborted, `the public key ${keyUrl}`));
     },
   };
 }

@@ -57,26 +57,7 @@ export function networkReason(error: unknown, host: string, port: number, connec
   }
 }
 
-/** `promise`, or the signal's reason as soon as it aborts (the promise is then left to settle unobserved). */
-export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  promise.catch(() => {});
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
-}
+export { raceAbort } from '../core/abort.js';
 
 /** Rejects with a StoreUnavailable (built by `onTimeout`) when `promise` takes longer than `ms`. */
 export function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
