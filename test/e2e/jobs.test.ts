@@ -6,7 +6,6 @@
  * reads the results from the same database, and drives media-dispatch through the FC invoke API.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { test, type TestContext } from 'node:test';
 import FC from '@alicloud/fc2';
 import { images } from '../../functions/image-upload/index.js';
@@ -18,51 +17,22 @@ import type { Job } from '../../shared/core/job.js';
 import { openStore } from '../../shared/store/index.js';
 import type { Store } from '../../shared/store/types.js';
 import { uploadValues } from '../helpers/callbacks.js';
+import { type LocalServer, startLocalServer } from '../helpers/server.js';
 import { eventually, freshDatabase, JOB_STORES, jobCallback, reqId } from '../integration/jobs-helpers.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const KEY = { accessKeyId: 'e2e-ak', accessKeySecret: 'e2e-secret' };
 
-interface LocalServer {
-  base: string;
-  banner: string;
-  stop(): void;
-}
-
-async function startServer(env: Record<string, string | undefined>): Promise<LocalServer> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'scripts/serve.ts'], {
-    cwd: root,
-    env: {
-      ...process.env,
-      PORT: '0',
-      OSS_ALLOWED_BUCKETS: '',
-      OSS_PUBLIC_KEYS_FILE: undefined,
-      OSS_CALLBACK_LOG: 'off',
-      FC_REGION: 'cn-e2e',
-      LOCAL_FC_ACCESS_KEY_ID: KEY.accessKeyId,
-      LOCAL_FC_ACCESS_KEY_SECRET: KEY.accessKeySecret,
-      ALIBABA_CLOUD_ACCESS_KEY_ID: undefined,
-      ALIBABA_CLOUD_ACCESS_KEY_SECRET: undefined,
-      MEDIA_FC_ENDPOINT: undefined,
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+function startServer(env: Record<string, string | undefined>): Promise<LocalServer> {
+  return startLocalServer({
+    FC_REGION: 'cn-e2e',
+    LOCAL_FC_ACCESS_KEY_ID: KEY.accessKeyId,
+    LOCAL_FC_ACCESS_KEY_SECRET: KEY.accessKeySecret,
+    ALIBABA_CLOUD_ACCESS_KEY_ID: undefined,
+    ALIBABA_CLOUD_ACCESS_KEY_SECRET: undefined,
+    MEDIA_FC_ENDPOINT: undefined,
+    ...env,
   });
-  let banner = '';
-  const base = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${banner}`)), 20_000);
-    child.stderr!.on('data', (chunk: Buffer) => {
-      banner += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(banner);
-      // The notices come last: the whole banner has arrived.
-      if (match && /FC invoke API[\s\S]*notice: .*\n/.test(banner)) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`server exited with ${code}: ${banner}`)));
-  });
-  return { base, banner, stop: () => void child.kill('SIGTERM') };
 }
 
 async function post(server: LocalServer, job: Job, values: Record<string, string | number | undefined>, json = false) {

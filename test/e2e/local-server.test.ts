@@ -3,7 +3,6 @@
  * signed callbacks over HTTP, check the replies and the records in the database file.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -11,36 +10,19 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { job as recordUpload } from '../../functions/record-upload/index.js';
 import { body, JSON_TYPE, signedRequest, uploadValues } from '../helpers/callbacks.js';
+import { type LocalServer, startLocalServer } from '../helpers/server.js';
 
-const root = new URL('../../', import.meta.url).pathname;
 const dbFile = join(mkdtempSync(join(tmpdir(), 'oss-cb-e2e-')), 'callbacks.db');
-let server: ChildProcess;
+let server: LocalServer;
 let base = '';
 let banner = '';
 
 before(async () => {
-  server = spawn(process.execPath, ['--import', 'tsx', 'scripts/serve.ts'], {
-    cwd: root,
-    env: { ...process.env, PORT: '0', DATABASE_URL: `sqlite:${dbFile}`, OSS_ALLOWED_BUCKETS: '', OSS_PUBLIC_KEYS_FILE: undefined, OSS_CALLBACK_LOG: 'off' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  base = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${banner}`)), 20_000);
-    server.stderr!.on('data', (chunk: Buffer) => {
-      banner += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(banner);
-      if (match && banner.includes('GET ')) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    });
-    server.on('exit', (code) => reject(new Error(`server exited with ${code}: ${banner}`)));
-  });
+  server = await startLocalServer({ DATABASE_URL: `sqlite:${dbFile}` });
+  ({ base, banner } = server);
 });
 
-after(() => {
-  server?.kill('SIGTERM');
-});
+after(() => server?.stop());
 
 async function post(path: string, payload: string, contentType = 'application/x-www-form-urlencoded', query: string | null = null) {
   const request = signedRequest(payload, { path, query, contentType });

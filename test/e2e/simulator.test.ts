@@ -4,13 +4,14 @@
  * and in its one-command `--serve` mode with a key pair of its own.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadFunctions } from '../../scripts/functions.js';
+import { startLocalServer } from '../helpers/server.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), 'oss-cb-sim-'));
@@ -18,26 +19,15 @@ const PNG = 'test/fixtures/simulator/pixel-3x2.png';
 let server: ChildProcess;
 let base = '';
 
-function serverEnv(dbFile: string): NodeJS.ProcessEnv {
+function serverEnv(dbFile: string): Record<string, string> {
   // FC_REGION: functions that build OSS URLs need the region, which FC sets in production.
-  return { ...process.env, PORT: '0', DATABASE_URL: `sqlite:${dbFile}`, OSS_ALLOWED_BUCKETS: '', OSS_PUBLIC_KEYS_FILE: undefined, OSS_CALLBACK_LOG: 'off', FC_REGION: process.env.FC_REGION ?? 'cn-hangzhou' };
+  return { DATABASE_URL: `sqlite:${dbFile}`, FC_REGION: process.env.FC_REGION ?? 'cn-hangzhou' };
 }
 
 before(async () => {
-  server = spawn(process.execPath, ['--import', 'tsx', 'scripts/serve.ts'], { cwd: root, env: serverEnv(join(tmp, 'server.db')), stdio: ['ignore', 'pipe', 'pipe'] });
-  let banner = '';
-  base = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${banner}`)), 20_000);
-    server.stderr!.on('data', (chunk: Buffer) => {
-      banner += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(banner);
-      if (match && banner.includes('GET ')) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    });
-    server.on('exit', (code) => reject(new Error(`server exited with ${code}: ${banner}`)));
-  });
+  const started = await startLocalServer(serverEnv(join(tmp, 'server.db')));
+  server = started.child;
+  base = started.base;
 });
 
 after(() => {

@@ -5,36 +5,22 @@
  *   RELIABILITY_SOAK=1 SOAK_SECONDS=600 npm test -- test/reliability/soak.test.ts
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { job as recordUpload } from '../../functions/record-upload/index.js';
 import { body, signedRequest, uploadValues } from '../helpers/callbacks.js';
+import { startLocalServer } from '../helpers/server.js';
 
 const ENABLED = process.env.RELIABILITY_SOAK === '1';
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 600);
 const CONCURRENCY = 8;
 
 async function startServer(): Promise<{ child: ChildProcess; base: string }> {
-  const root = new URL('../../', import.meta.url).pathname;
   const dbFile = join(mkdtempSync(join(tmpdir(), 'oss-cb-soak-')), 'callbacks.db');
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/serve.ts'], {
-    cwd: root,
-    env: { ...process.env, PORT: '0', DATABASE_URL: `sqlite:${dbFile}`, OSS_CALLBACK_LOG: 'off' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let banner = '';
-  const base = await new Promise<string>((resolve, reject) => {
-    child.stderr!.on('data', (chunk: Buffer) => {
-      banner += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(banner);
-      if (match) resolve(match[1]!);
-    });
-    child.on('exit', (code) => reject(new Error(`server exited with ${code}: ${banner}`)));
-  });
-  return { child, base };
+  return startLocalServer({ DATABASE_URL: `sqlite:${dbFile}` });
 }
 
 function rssOf(pid: number): number {
