@@ -20,7 +20,6 @@ import { uploadValues } from '../helpers/callbacks.js';
 import { type LocalServer, startLocalServer } from '../helpers/server.js';
 import { eventually, freshDatabase, JOB_STORES, jobCallback, reqId } from '../integration/jobs-helpers.js';
 
-const root = new URL('../../', import.meta.url).pathname;
 const KEY = { accessKeyId: 'e2e-ak', accessKeySecret: 'e2e-secret' };
 
 function startServer(env: Record<string, string | undefined>): Promise<LocalServer> {
