@@ -187,6 +187,7 @@ async function benchStore(driver: Driver, options: BenchOptions): Promise<Target
     for (const concurrency of levels) {
       const runtime: Runtime = createRuntime(config(`${driver.databaseUrl(database)}?pool_max=${concurrency}`), { keys: ossShapedResolver(), log: () => {} });
       const raw = driver.rawPool(database, concurrency);
+      const before = await raw.count().catch(() => 0); // rows of earlier levels (the table may not exist yet)
       const total = perRun * rounds;
       // Warm-up: migration, connections, prepared statements, JIT.
       const warm = signedUploads(100, OSS_SHAPED_KEY_URL);
@@ -228,27 +229,29 @@ async function benchStore(driver: Driver, options: BenchOptions): Promise<Target
         log(`    CPU profile of the pipeline side (${perRun} callbacks), top functions by self time:`);
         for (const line of summarizeProfile(profile, 20)) log(`      ${line}`);
       }
-      const rows = await raw.count();
+      const rows = (await raw.count()) - before;
       const expected = 100 + 200 + 3 * total + extra;
       await raw.end();
       await closeStores();
       const m = { pipeline: median(result.pipeline), insert: median(result.insert), tx: median(result.tx) };
-      const ratio = m.pipeline / m.insert;
+      // Rounds run the three sides back to back: per-round ratios cancel the machine's drift.
+      const ratio = median(result.pipeline.map((x, i) => x / result.insert[i]!));
+      const txRatio = median(result.pipeline.map((x, i) => x / result.tx[i]!));
       log(`  ${driver.name}, concurrency ${concurrency} (pool size ${concurrency}), ${rounds} rounds × ${perRun} distinct uploads per side:`);
       log(
         table(
-          ['side', 'ops/s (median)', 'rounds', 'vs raw INSERT'],
+          ['side', 'ops/s (median)', 'rounds', 'vs raw INSERT (per-round median)'],
           [
             ['raw driver: INSERT (autocommit)', fmt(m.insert, 0), result.insert.map((x) => fmt(x, 0)).join(' '), '1.00×'],
-            ['raw driver: BEGIN, INSERT, COMMIT', fmt(m.tx, 0), result.tx.map((x) => fmt(x, 0)).join(' '), `${fmt(m.tx / m.insert)}×`],
+            ['raw driver: BEGIN, INSERT, COMMIT', fmt(m.tx, 0), result.tx.map((x) => fmt(x, 0)).join(' '), `${fmt(median(result.tx.map((x, i) => x / result.insert[i]!)))}×`],
             ['pipeline: handleCallback(record-upload)', fmt(m.pipeline, 0), result.pipeline.map((x) => fmt(x, 0)).join(' '), `${fmt(ratio)}×`],
           ],
         ).replace(/^/gm, '    '),
       );
-      log(`    pipeline vs raw INSERT ${fmt(ratio)}×, vs raw BEGIN/INSERT/COMMIT ${fmt(m.pipeline / m.tx)}×; failed callbacks ${failed}; rows ${rows} of ${expected} expected   target ≥ ${TARGET_RATIO}×`);
+      log(`    pipeline vs raw INSERT ${fmt(ratio)}×, vs raw BEGIN/INSERT/COMMIT ${fmt(txRatio)}× (medians of the per-round ratios); failed callbacks ${failed}; rows written ${rows} of ${expected} expected   target ≥ ${TARGET_RATIO}×`);
       targets.push({
         label: `${driver.name}, concurrency ${concurrency}: pipeline ≥ ${TARGET_RATIO * 100}% of the raw driver's INSERT`,
-        measured: `${fmt(ratio * 100, 0)}% (${fmt(m.pipeline, 0)} vs ${fmt(m.insert, 0)} ops/s; ${fmt((m.pipeline / m.tx) * 100, 0)}% of raw BEGIN/INSERT/COMMIT)`,
+        measured: `${fmt(ratio * 100, 0)}% (${fmt(m.pipeline, 0)} vs ${fmt(m.insert, 0)} ops/s; ${fmt(txRatio * 100, 0)}% of raw BEGIN/INSERT/COMMIT)`,
         met: ratio >= TARGET_RATIO && failed === 0 && rows === expected,
       });
     }

@@ -90,6 +90,11 @@ interface LoadRun {
   responses: number;
   /** Non-200 replies, connection errors and timeouts. */
   bad: number;
+  /**
+   * autocannon's own p99 (whole milliseconds; with a rate set, its histogram adds the requests a
+   * stalled connection did not send: a coordinated-omission correction). Undefined for the pacer.
+   */
+  autocannonP99?: number;
 }
 
 async function load(url: string, connections: number, seconds: number, source: () => HttpRequest, rate?: number): Promise<LoadRun> {
@@ -119,6 +124,7 @@ async function load(url: string, connections: number, seconds: number, source: (
     p99: percentileSorted(latencies, 99),
     responses: latencies.length,
     bad: bad + result.errors + result.timeouts,
+    autocannonP99: result.latency.p99,
   };
 }
 
@@ -250,11 +256,12 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
     const med = (runs: LoadRun[], key: 'rps' | 'p50' | 'p99') => median(runs.map((r) => r[key]));
     const localRps = med(full.local, 'rps');
     const bareRps = med(full.bare, 'rps');
-    const ratio = localRps / bareRps;
+    // Alternating runs: the median of the per-round ratios cancels the machine's drift.
+    const ratio = median(full.local.map((r, i) => r.rps / full.bare[i]!.rps));
     log(`  at ${saturating} connections, ${rounds} alternating runs of ${seconds} s each:`);
     log(table(HEADER, [...full.bare.map((r) => row('bare', r)), ...full.local.map((r) => row('local', r))]).replace(/^/gm, '  '));
     log(`  medians: local ${fmt(localRps, 0)} req/s (p50 ${fmt(med(full.local, 'p50'))} ms, p99 ${fmt(med(full.local, 'p99'))} ms); bare ${fmt(bareRps, 0)} req/s (p50 ${fmt(med(full.bare, 'p50'))} ms, p99 ${fmt(med(full.bare, 'p99'))} ms)`);
-    log(`  throughput ratio ${fmt(ratio)}× of the bare server   target ≥ ${TARGET_THROUGHPUT}×`);
+    log(`  throughput ratio ${fmt(ratio)}× of the bare server (median of the per-round ratios; ratio of the medians ${fmt(localRps / bareRps)}×)   target ≥ ${TARGET_THROUGHPUT}×`);
 
     // 3. Half the saturating load.
     const rate = Math.max(1, Math.round(localRps / 2));
@@ -268,10 +275,15 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
         half.bare.push(await load(urls.bare, saturating, seconds, bareSource, rate));
       }
     }
-    const halfP99 = med(half.local, 'p99');
+    const acP99 = (runs: LoadRun[]) => median(runs.map((r) => r.autocannonP99 ?? Number.NaN));
+    // The verdict takes the larger of the exact per-response p99 and autocannon's corrected one.
+    const halfP99 = Math.max(med(half.local, 'p99'), acP99(half.local));
     log(`  half load: overallRate ${rate} req/s, ${saturating} connections, ${rounds} alternating runs:`);
     log(table(HEADER, [...half.bare.map((r) => row('bare', r)), ...half.local.map((r) => row('local', r))]).replace(/^/gm, '  '));
-    log(`  medians: local p50 ${fmt(med(half.local, 'p50'))} ms, p99 ${fmt(halfP99)} ms; bare p50 ${fmt(med(half.bare, 'p50'))} ms, p99 ${fmt(med(half.bare, 'p99'))} ms   target p99 < ${TARGET_P99_MS} ms`);
+    log(
+      `  medians: local p50 ${fmt(med(half.local, 'p50'))} ms, p99 ${fmt(med(half.local, 'p99'))} ms (autocannon's histogram, corrected for coordinated omission: ${fmt(acP99(half.local), 0)} ms); ` +
+        `bare p50 ${fmt(med(half.bare, 'p50'))} ms, p99 ${fmt(med(half.bare, 'p99'))} ms (autocannon: ${fmt(acP99(half.bare), 0)} ms)   target p99 < ${TARGET_P99_MS} ms`,
+    );
     const pacedRuns = { local: [] as LoadRun[], bare: [] as LoadRun[] };
     for (let round = 0; round < rounds; round++) {
       pool.ensure(Math.ceil(rate * seconds) + 2000);
@@ -288,7 +300,11 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       name: 'server',
       targets: [
         { label: `local server ≥ ${TARGET_THROUGHPUT * 100}% of bare node:http throughput (${saturating} connections)`, measured: `${fmt(ratio * 100, 0)}% (${fmt(localRps, 0)} vs ${fmt(bareRps, 0)} req/s)`, met: ratio >= TARGET_THROUGHPUT && errors === 0 },
-        { label: `local server p99 < ${TARGET_P99_MS} ms at half the saturating load`, measured: `${fmt(halfP99)} ms at ${rate} req/s`, met: halfP99 < TARGET_P99_MS && errors === 0 },
+        {
+          label: `local server p99 < ${TARGET_P99_MS} ms at half the saturating load (autocannon overallRate)`,
+          measured: `${fmt(halfP99)} ms at ${rate} req/s (${saturating} connections; evenly spaced: ${fmt(med(pacedRuns.local, 'p99'))} ms)`,
+          met: halfP99 < TARGET_P99_MS && errors === 0,
+        },
       ],
     };
   } finally {
