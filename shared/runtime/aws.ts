@@ -49,6 +49,20 @@ export function isAwsHttpEvent(event: unknown): event is AwsHttpEvent {
   return typeof candidate.httpMethod === 'string' || candidate.version === '2.0';
 }
 
+/** Why an event that looks like AWS's is not a usable HTTP event, or undefined when it is. */
+function eventProblem(event: AwsHttpEvent): string | undefined {
+  const e = event as { requestContext?: { http?: { method?: unknown } }; rawPath?: unknown; path?: unknown };
+  if (isV2(event)) {
+    if (typeof e.requestContext?.http?.method !== 'string') {
+      return 'the payload 2.0 event has no requestContext.http.method: is this function behind an HTTP API or a Function URL?';
+    }
+    if (typeof e.rawPath !== 'string') return 'the payload 2.0 event has no rawPath';
+  } else if (typeof e.path !== 'string') {
+    return 'the API Gateway event has no path: is this function behind a REST API proxy integration?';
+  }
+  return undefined;
+}
+
 function isV2(event: AwsHttpEvent): event is APIGatewayProxyEventV2 {
   return (event as { version?: unknown }).version === '2.0';
 }
@@ -114,12 +128,20 @@ export function createAwsHandler(job: Job, getRuntime: () => Runtime) {
     return serverless(createJobListener(job, getRuntime, describe), { binary: false }) as ServerlessHandler;
   };
   return async (event: AwsHttpEvent, context?: AwsContext): Promise<AwsHttpResult> => {
+    const requestId = context?.awsRequestId ?? event.requestContext?.requestId ?? 'unknown';
+    const refuse = (error: unknown, code: 'Internal' | 'InvalidEvent') => responseToAws(event, errorReply(toCallbackError(error, code), requestId));
+    const problem = eventProblem(event);
+    if (problem) return refuse(new Error(problem), 'InvalidEvent');
     try {
       handle ??= await load(); // a failed load is retried by the next invocation
+    } catch (error) {
+      return refuse(error, 'Internal');
+    }
+    try {
       return (await handle(event, context ?? {})) as AwsHttpResult;
     } catch (error) {
-      const requestId = context?.awsRequestId ?? event.requestContext?.requestId ?? 'unknown';
-      return responseToAws(event, errorReply(toCallbackError(error), requestId));
+      // The listener answers every request itself: what escapes comes from reading the event.
+      return refuse(new Error(`the AWS event could not be read as an HTTP request: ${error instanceof Error ? error.message : String(error)}`), 'InvalidEvent');
     }
   };
 }

@@ -13,7 +13,14 @@ export function runtimeOrConfigError(getRuntime: () => Runtime): Runtime {
   }
 }
 
+/**
+ * An adapter-level failure as a reply: `InvalidEvent` names what could not be read; `Internal` keeps
+ * its details out of the reply and writes them to stderr (the function log) instead.
+ */
 export function toCallbackError(error: unknown, code: 'Internal' | 'InvalidEvent' = 'Internal'): CallbackError {
   if (error instanceof CallbackError) return error;
-  return new CallbackError(code, error instanceof Error ? error.message : String(error), { cause: error });
+  const message = error instanceof Error ? error.message : String(error);
+  if (code === 'InvalidEvent') return new CallbackError(code, message, { cause: error });
+  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'error', outcome: 'Internal', error: error instanceof Error ? (error.stack ?? message) : message })}\n`);
+  return new CallbackError('Internal', 'the function failed unexpectedly; the error is in the function log', { cause: error });
 }

@@ -102,9 +102,10 @@ export function queryCandidates(parameters: Readonly<Record<string, string | rea
     (s) => encodeURIComponent(s).replace(/%20/g, '+'),
     (s) => s, // sent unencoded (values made only of safe characters)
   ];
-  const asGiven = (value: string | readonly string[]): readonly string[] => (typeof value === 'string' ? [value] : value);
-  const commaSplit = (value: string | readonly string[]): readonly string[] =>
-    typeof value === 'string' ? value.split(',') : value;
+  // Platforms give a string, or an array for a repeated key; anything else is read as no value.
+  const asGiven = (value: unknown): readonly string[] =>
+    typeof value === 'string' ? [value] : Array.isArray(value) ? value.map(String) : [];
+  const commaSplit = (value: unknown): readonly string[] => (typeof value === 'string' ? value.split(',') : asGiven(value));
   const seen = new Set<string>();
   const out: string[] = [];
   const add = (query: string) => {

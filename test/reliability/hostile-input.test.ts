@@ -13,6 +13,7 @@ import type { CallbackRequest, CallbackResponse } from '../../shared/core/http.j
 import { handleCallback } from '../../shared/core/pipeline.js';
 import { ERROR_STATUS } from '../../shared/protocol/errors.js';
 import { createHandler } from '../../shared/runtime/handler.js';
+import { fc2Request, fc2Response } from '../../shared/testing/platforms.js';
 import { body, FORM, JSON_TYPE, signedRequest, testRuntime, uploadValues } from '../helpers/callbacks.js';
 
 const LONG = process.env.RELIABILITY_LONG === '1';
@@ -168,6 +169,69 @@ describe('hostile input: the FC 3.0 adapter', () => {
         assertCleanRefusal({ status: result.statusCode, headers: result.headers, body: Buffer.from(result.body) });
       }),
       runs(300),
+    );
+  });
+});
+
+describe('hostile input: the FC 2.0 and AWS Lambda adapters', () => {
+  const handler = createHandler(recordUpload, () => runtime) as unknown as (...args: unknown[]) => Promise<unknown>;
+  const stringMap = fc.dictionary(fc.string({ maxLength: 16 }), fc.string({ maxLength: 40 }), { maxKeys: 6 });
+  const multiMap = fc.dictionary(fc.string({ maxLength: 16 }), fc.array(fc.string({ maxLength: 30 }), { maxLength: 3 }), { maxKeys: 6 });
+
+  it('FC 2.0: any request → one JSON refusal through resp, never a throw', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom('POST', 'GET', 'PUT'),
+        fc.oneof(path, fc.string({ maxLength: 60 })),
+        multiMap,
+        multiMap,
+        bytes,
+        fc.boolean(),
+        async (method, requestURI, headersMap, queriesMap, raw, bodyInReq) => {
+          const req = fc2Request({ requestURI, method, path: requestURI.split('?')[0]!, clientIP: '127.0.0.1', headersMap, queriesMap }, raw, { bodyInReq });
+          const resp = fc2Response();
+          await handler(req, resp, { requestId: 'prop' });
+          assert.equal(resp.sends, 1, 'exactly one reply');
+          const headers = Object.fromEntries(Object.entries(resp.headers).map(([k, v]) => [k.toLowerCase(), String(v)]));
+          assertCleanRefusal({ status: resp.statusCode, headers, body: resp.body ?? Buffer.alloc(0) });
+        },
+      ),
+      runs(200),
+    );
+  });
+
+  const awsV1 = fc.record({
+    httpMethod: fc.constantFrom('POST', 'GET', 'DELETE'),
+    path: fc.oneof(path, fc.string({ maxLength: 40 })),
+    resource: fc.constant('/{proxy+}'),
+    headers: fc.oneof(stringMap, fc.constant(null)),
+    multiValueHeaders: fc.oneof(multiMap, fc.constant(null)),
+    queryStringParameters: fc.oneof(stringMap, fc.constant(null)),
+    multiValueQueryStringParameters: fc.oneof(multiMap, fc.constant(null)),
+    body: fc.oneof(fc.string({ maxLength: 200 }), fc.base64String({ maxLength: 200 }), fc.constant(null)),
+    isBase64Encoded: fc.boolean(),
+    requestContext: fc.record({ path: fc.oneof(path, fc.string({ maxLength: 40 })), requestId: fc.string({ maxLength: 20 }), stage: fc.constantFrom('prod', '$default') }, { requiredKeys: [] }),
+  }, { requiredKeys: ['httpMethod'] });
+  const awsV2 = fc.record({
+    version: fc.constant('2.0'),
+    rawPath: fc.oneof(path, fc.string({ maxLength: 40 })),
+    rawQueryString: fc.string({ maxLength: 60 }),
+    headers: stringMap,
+    body: fc.oneof(fc.string({ maxLength: 200 }), fc.base64String({ maxLength: 200 })),
+    isBase64Encoded: fc.boolean(),
+    requestContext: fc.record({ http: fc.record({ method: fc.constantFrom('POST', 'GET'), path, sourceIp: fc.constant('1.2.3.4') }), requestId: fc.string({ maxLength: 20 }), timeEpoch: fc.integer() }, { requiredKeys: [] }),
+  }, { requiredKeys: ['version'] });
+
+  it('AWS v1, v2 and Function URL events → a proxy result with a JSON refusal, never a throw', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(awsV1, awsV2), async (event) => {
+        const result = (await handler(event, { awsRequestId: 'prop' })) as { statusCode: number; headers?: Record<string, unknown>; body: string; isBase64Encoded?: boolean };
+        assert.equal(typeof result.statusCode, 'number');
+        const body = Buffer.from(result.body ?? '', result.isBase64Encoded ? 'base64' : 'utf8');
+        const headers = Object.fromEntries(Object.entries(result.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)]));
+        assertCleanRefusal({ status: result.statusCode, headers, body });
+      }),
+      runs(200),
     );
   });
 });
