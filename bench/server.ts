@@ -21,7 +21,7 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import autocannon from 'autocannon';
 import type { CallbackRequest } from '../shared/core/http.js';
 import { LOCAL_KEY_URL, localKeysFile, signedUpload } from './lib/callbacks.js';
@@ -311,6 +311,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
     await local?.stop();
     await bare?.stop();
     rmSync(folder, { recursive: true, force: true });
+    rmSync(dirname(keysFile), { recursive: true, force: true });
   }
 }
 
