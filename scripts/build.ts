@@ -65,6 +65,8 @@ export async function buildFunction(name: string, options: { quiet?: boolean } =
     sourcemap: 'linked',
     legalComments: 'linked',
     external: [...EXTERNAL, 'pg', 'mysql2', 'mysql2/*'],
+    // import() of a CommonJS driver from a CommonJS bundle costs Node 20 ~25 ms more than require().
+    supported: { 'dynamic-import': false },
     metafile: true,
     logLevel: 'warning',
   });
@@ -93,10 +95,14 @@ function buildDrivers(options: { quiet?: boolean }): Promise<void> {
         minify: true,
         legalComments: 'linked',
         external: EXTERNAL,
+        // pg asks "is this Cloudflare Workers?" at load time by constructing a fetch Response, which
+        // makes Node 20 load undici (~40 ms of cold start). A navigator that is not Cloudflare's
+        // answers the question first.
+        define: specifier === 'pg' ? { navigator: '{"userAgent":"Node.js"}' } : {},
         metafile: true,
         logLevel: 'error',
       });
-      if (!options.quiet) process.stdout.write(`  driver ${specifier}  ${summarize(result.metafile, file)}\n`);
+      if (!options.quiet) process.stdout.write(`  driver ${specifier}  ${summarize(result.metafile!, file)}\n`);
     }
     for (const [name, manifest] of Object.entries(DRIVER_PACKAGES)) {
       writeFileSync(join(VENDOR_DIR, name, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);

@@ -287,13 +287,16 @@ export class PooledStore<C> implements Store {
     const { connectTimeoutMs, poolMax } = driver.settings;
     for (let attempt = 1; ; attempt++) {
       const session = await this.checkout(signal);
-      const silent = unavailable(this.label, `the server did not answer within ${connectTimeoutMs} ms`);
+      let silent: Error | undefined; // built only when the timer fires (an Error's stack is not free)
       try {
-        await withTimeout(first(session), connectTimeoutMs, () => (session.kill(), silent));
+        await withTimeout(first(session), connectTimeoutMs, () => {
+          session.kill();
+          return (silent = unavailable(this.label, `the server did not answer within ${connectTimeoutMs} ms`));
+        });
         return session;
       } catch (error) {
         const cause = isUnavailable(error) ? error.cause : error;
-        const stale = error === silent || driver.classify(cause) === 'dead';
+        const stale = (silent !== undefined && error === silent) || driver.classify(cause) === 'dead';
         if (stale || isUnavailable(error)) session.kill();
         else session.release();
         if (stale && attempt <= poolMax && !signal?.aborted) continue;

@@ -15,6 +15,8 @@ export interface Query {
   params: readonly unknown[];
   /** Schema change: MySQL ignores "already exists" (its DDL is not transactional). */
   ddl?: boolean;
+  /** Returns at most one row by construction (e.g. a single-row INSERT … RETURNING). */
+  single?: boolean;
 }
 
 export interface Result {
@@ -316,7 +318,7 @@ export class SqlTx implements Tx {
     let sql = insertSql(d, table, values, p);
     if (d.conflicts === 'on-conflict') {
       sql += ` ON CONFLICT (${key.map((f) => col(d, f)).join(', ')}) DO NOTHING RETURNING ${selectList(d, table)}`;
-      const inserted = (await this.run(table, { sql, params: p.values })).rows[0];
+      const inserted = (await this.run(table, { sql, params: p.values, single: true })).rows[0];
       if (inserted) return { row: decodeRow(d, table, inserted) as R, duplicate: false };
     } else {
       // A no-op update: affectedRows is 1 when inserted, 0 when the row existed (without CLIENT_FOUND_ROWS).
