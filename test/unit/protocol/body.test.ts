@@ -1,18 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CallbackError, decodeBody, type DecodedBody } from '../../../shared/protocol/index.js';
+import { isCode } from '../../helpers/errors.js';
 
 const FORM = 'application/x-www-form-urlencoded';
 const JSON_TYPE = 'application/json';
 
-function isCode(code: string, ...messages: RegExp[]) {
-  return (error: unknown): boolean => {
-    assert.ok(error instanceof CallbackError, `expected a CallbackError, got ${String(error)}`);
-    assert.equal(error.code, code, error.message);
-    for (const message of messages) assert.match(error.message, message);
-    return true;
-  };
-}
 
 const decode = (contentType: string | undefined, body: string | Buffer): DecodedBody =>
   decodeBody(contentType, typeof body === 'string' ? Buffer.from(body, 'utf8') : body);

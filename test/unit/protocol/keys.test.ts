@@ -17,20 +17,13 @@ import {
   PINNED_KEY_URL_PATH,
   pinnedPublicKey,
 } from '../../../shared/protocol/index.js';
+import { isCode } from '../../helpers/errors.js';
 
 const fixture = (name: string): string => readFileSync(new URL(`../../fixtures/keys/${name}`, import.meta.url), 'utf8');
 const DEV_PUBLIC_PEM = fixture('dev-public.pem');
 const DEV_PRIVATE_PEM = fixture('dev-private.pem');
 const DEV_KEY_URL = 'http://127.0.0.1/oss-callback-dev-key.pem';
 
-function isCode(code: string, message?: RegExp) {
-  return (error: unknown): boolean => {
-    assert.ok(error instanceof CallbackError, `expected a CallbackError, got ${String(error)}`);
-    assert.equal(error.code, code, error.message);
-    if (message) assert.match(error.message, message);
-    return true;
-  };
-}
 
 /** A fake fetchPem that records its calls. */
 function fakeFetch(impl: (url: string, signal: AbortSignal) => Promise<string>) {

@@ -13,15 +13,8 @@ import {
   type SignedRequest,
 } from '../../../shared/protocol/index.js';
 import { generateTestKeyPair, signCallback } from '../../../shared/testing/sign.js';
+import { isCode } from '../../helpers/errors.js';
 
-function isCode(code: string, message?: RegExp) {
-  return (error: unknown): boolean => {
-    assert.ok(error instanceof CallbackError, `expected a CallbackError, got ${String(error)}`);
-    assert.equal(error.code, code, error.message);
-    if (message) assert.match(error.message, message);
-    return true;
-  };
-}
 
 const b64 = (text: string): string => Buffer.from(text).toString('base64');
 
