@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { DEV_KEYS_FILE } from '../scripts/local-env.js';
-import { EXTERNAL } from '../scripts/build.js';
+import { functionBuildOptions } from '../scripts/build.js';
 import { FUNCTIONS_DIR, functionNames } from '../scripts/functions.js';
 import { POSTGRES_URL, rawQuery, reachable } from '../test/helpers/stores.js';
 import { type BenchOptions, type BenchResult, log, ROOT, type Target } from './lib/common.js';
@@ -100,22 +100,8 @@ function packageOf(path: string): string {
 
 /** The bundle rebuilt in memory with scripts/build.ts's options, for its metafile. */
 async function composition(name: string): Promise<{ bytes: number; parts: [string, number][] }> {
-  const result = await build({
-    entryPoints: [join(FUNCTIONS_DIR, name, 'index.ts')],
-    outfile: join(ROOT, 'dist', name, 'index.js'),
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    minify: true,
-    sourcemap: 'linked',
-    legalComments: 'linked',
-    external: [...EXTERNAL, 'pg', 'mysql2', 'mysql2/*'],
-    metafile: true,
-    write: false,
-    logLevel: 'silent',
-    absWorkingDir: ROOT,
-  });
+  // scripts/build.ts's own options, kept in memory: only the metafile is wanted here.
+  const result = await build({ ...functionBuildOptions(name), write: false, logLevel: 'silent', absWorkingDir: ROOT });
   const [, output] = Object.entries(result.metafile.outputs).find(([file]) => file.endsWith('index.js'))!;
   const parts = new Map<string, number>();
   for (const [path, input] of Object.entries(output.inputs)) parts.set(packageOf(path), (parts.get(packageOf(path)) ?? 0) + input.bytesInOutput);

@@ -17,7 +17,7 @@ import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build, type Metafile } from 'esbuild';
+import { build, type BuildOptions, type Metafile } from 'esbuild';
 import { FUNCTIONS_DIR, functionNames } from './functions.js';
 
 export const DIST_DIR = resolve(import.meta.dirname, '..', 'dist');
@@ -50,13 +50,11 @@ function summarize(metafile: Metafile, outfile: string): string {
   return `${kb(info.bytes)}  (${top.map(([name, bytes]) => `${name} ${kb(bytes)}`).join(', ')})`;
 }
 
-export async function buildFunction(name: string, options: { quiet?: boolean } = {}): Promise<string> {
-  const outdir = join(DIST_DIR, name);
-  rmSync(outdir, { recursive: true, force: true });
-  mkdirSync(outdir, { recursive: true });
-  const result = await build({
+/** The esbuild options of a function's bundle (also used by the cold-start benchmark's breakdown). */
+export function functionBuildOptions(name: string): BuildOptions & { metafile: true } {
+  return {
     entryPoints: [join(FUNCTIONS_DIR, name, 'index.ts')],
-    outfile: join(outdir, 'index.js'),
+    outfile: join(DIST_DIR, name, 'index.js'),
     bundle: true,
     platform: 'node',
     target: 'node20',
@@ -69,7 +67,14 @@ export async function buildFunction(name: string, options: { quiet?: boolean } =
     supported: { 'dynamic-import': false },
     metafile: true,
     logLevel: 'warning',
-  });
+  };
+}
+
+export async function buildFunction(name: string, options: { quiet?: boolean } = {}): Promise<string> {
+  const outdir = join(DIST_DIR, name);
+  rmSync(outdir, { recursive: true, force: true });
+  mkdirSync(outdir, { recursive: true });
+  const result = await build(functionBuildOptions(name));
   // The folder is deployed on its own; this keeps `index.js` CommonJS wherever it is run from.
   writeFileSync(join(outdir, 'package.json'), `${JSON.stringify({ name, private: true, type: 'commonjs', main: 'index.js' }, null, 2)}\n`);
   await buildDrivers(options);
