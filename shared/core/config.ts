@@ -3,7 +3,9 @@
  * `environmentVariables` from s.yaml). Every variable is listed in the README.
  */
 
-export const DEFAULT_DATABASE_URL = 'sqlite:.data/callbacks.db';
+import { DEFAULT_DATABASE_URL } from '../store/index.js';
+
+export { DEFAULT_DATABASE_URL };
 
 export interface PathRule {
   /** Prefix of the raw path as the function sees it. */

@@ -9,12 +9,12 @@ import { createRuntime, type Runtime } from '../../shared/core/pipeline.js';
 import { createKeyResolver } from '../../shared/protocol/index.js';
 import { fillTemplate, type TemplateValues } from '../../shared/testing/fill.js';
 import { signCallback } from '../../shared/testing/sign.js';
+import { DEV_KEYS_FILE } from '../../scripts/local-env.js';
 
-const keysDir = new URL('../fixtures/keys/', import.meta.url);
-export const DEV_KEYS_FILE = new URL('public-keys.json', keysDir).pathname;
-export const DEV_KEY_URL = Object.keys(JSON.parse(readFileSync(DEV_KEYS_FILE, 'utf8')) as object)[0]!;
-export const DEV_PRIVATE_KEY = readFileSync(new URL('dev-private.pem', keysDir), 'utf8');
+export { DEV_KEYS_FILE };
 export const DEV_TRUSTED_KEYS = JSON.parse(readFileSync(DEV_KEYS_FILE, 'utf8')) as Record<string, string>;
+export const DEV_KEY_URL = Object.keys(DEV_TRUSTED_KEYS)[0]!;
+export const DEV_PRIVATE_KEY = readFileSync(join(DEV_KEYS_FILE, '..', 'dev-private.pem'), 'utf8');
 
 export const FORM = 'application/x-www-form-urlencoded';
 export const JSON_TYPE = 'application/json';
