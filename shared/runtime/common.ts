@@ -24,3 +24,18 @@ export function toCallbackError(error: unknown, code: 'Internal' | 'InvalidEvent
   process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'error', outcome: 'Internal', error: error instanceof Error ? (error.stack ?? message) : message })}\n`);
   return new CallbackError('Internal', 'the function failed unexpectedly; the error is in the function log', { cause: error });
 }
+
+/**
+ * Request headers as the core wants them: names lower-cased, a repeated header (an array, or the
+ * same name in another case) joined with ", ". Undefined values are skipped.
+ */
+export function headerMap(headers: Readonly<Record<string, unknown>> | null | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (value === undefined) continue;
+    const key = name.toLowerCase();
+    const text = Array.isArray(value) ? value.join(', ') : String(value);
+    out[key] = out[key] === undefined ? text : `${out[key]}, ${text}`;
+  }
+  return out;
+}

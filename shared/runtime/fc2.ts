@@ -20,7 +20,7 @@ import type { Job } from '../core/job.js';
 import { handleCallback, type Runtime } from '../core/pipeline.js';
 import { platformFromFcContext } from '../core/platform.js';
 import { errorReply } from '../protocol/reply.js';
-import { runtimeOrConfigError, toCallbackError } from './common.js';
+import { headerMap, runtimeOrConfigError, toCallbackError } from './common.js';
 import { queryCandidates } from './fc3.js';
 import { readBody } from './node.js';
 
@@ -78,17 +78,6 @@ export function fc2Target(req: Pick<Fc2Request, 'url' | 'path' | 'queries'>): Pi
   return { rawPath: target, rawQuery: first ?? null, altQueries: rest };
 }
 
-export function fc2Headers(headers: IncomingMessage['headers']): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    if (value === undefined) continue;
-    const key = name.toLowerCase();
-    const text = Array.isArray(value) ? value.join(', ') : String(value);
-    out[key] = out[key] === undefined ? text : `${out[key]}, ${text}`;
-  }
-  return out;
-}
-
 /** The body bytes: `req.body` when the runtime filled it in, else read from the stream (capped). */
 export async function fc2Body(req: Fc2Request, limit: number): Promise<Buffer> {
   // A string body (some other wrapper's doing) may have lost bytes in decoding: read the stream.
@@ -99,7 +88,7 @@ export function fc2ToRequest(req: Fc2Request, body: Buffer, context: Fc2Context 
   return {
     method: (req.method ?? 'GET').toUpperCase(),
     ...fc2Target(req),
-    headers: fc2Headers(req.headers),
+    headers: headerMap(req.headers),
     body,
     sourceIp: req.clientIP || req.socket?.remoteAddress,
     requestId: context?.requestId ?? randomUUID(),

@@ -20,7 +20,7 @@ import { handleCallback, type Runtime } from '../core/pipeline.js';
 import { platformFromFcContext } from '../core/platform.js';
 import { CallbackError } from '../protocol/errors.js';
 import { errorReply } from '../protocol/reply.js';
-import { runtimeOrConfigError, toCallbackError } from './common.js';
+import { headerMap, runtimeOrConfigError, toCallbackError } from './common.js';
 
 export interface Fc3HttpEvent {
   version?: string;
@@ -124,16 +124,6 @@ export function queryCandidates(parameters: Readonly<Record<string, string | rea
   return out;
 }
 
-function lowerCaseHeaders(headers: Fc3HttpEvent['headers']): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    const key = name.toLowerCase();
-    const text = Array.isArray(value) ? value.join(', ') : String(value);
-    out[key] = out[key] === undefined ? text : `${out[key]}, ${text}`;
-  }
-  return out;
-}
-
 export function fc3ToRequest(event: Fc3HttpEvent, context: Fc3Context | undefined): CallbackRequest {
   const http = event.requestContext?.http ?? {};
   let rawPath = event.rawPath ?? http.path ?? '/';
@@ -153,7 +143,7 @@ export function fc3ToRequest(event: Fc3HttpEvent, context: Fc3Context | undefine
     rawPath,
     rawQuery: first ?? null,
     altQueries: rest,
-    headers: lowerCaseHeaders(event.headers),
+    headers: headerMap(event.headers),
     body: event.isBase64Encoded ? Buffer.from(body, 'base64') : Buffer.from(body, 'utf8'),
     sourceIp: http.sourceIp,
     requestId: context?.requestId ?? event.requestContext?.requestId ?? randomUUID(),

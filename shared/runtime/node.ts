@@ -14,7 +14,7 @@ import type { CallbackRequest, CallbackResponse } from '../core/http.js';
 import type { Job } from '../core/job.js';
 import { handleCallback, type Runtime } from '../core/pipeline.js';
 import { CallbackError, errorReply, jsonReply } from '../protocol/index.js';
-import { runtimeOrConfigError, toCallbackError } from './common.js';
+import { headerMap, runtimeOrConfigError, toCallbackError } from './common.js';
 
 /** Reads the whole body, refusing early (without buffering it) when it exceeds `limit` bytes. */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
@@ -52,10 +52,7 @@ export type RequestFacts = Partial<
 export function nodeToRequest(req: IncomingMessage, body: Buffer, requestId: string = randomUUID(), facts: RequestFacts = {}): CallbackRequest {
   const target = req.url ?? '/';
   const mark = target.indexOf('?');
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : String(value);
-  }
+  const headers = headerMap(req.headers);
   return {
     method: (req.method ?? 'GET').toUpperCase(),
     rawPath: mark < 0 ? target : target.slice(0, mark),

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type { Store } from '../../../shared/store/types.js';
-import { createFc2Handler, fc2Headers, fc2Target, fc2ToRequest, isFc2Response } from '../../../shared/runtime/fc2.js';
+import { createFc2Handler, fc2Target, fc2ToRequest, isFc2Response } from '../../../shared/runtime/fc2.js';
+import { headerMap } from '../../../shared/runtime/common.js';
 import { echoJob, type Fc2HttpParams, fc2Request, fc2Response } from '../../../shared/testing/platforms.js';
 import { testRuntime } from '../../helpers/callbacks.js';
 
@@ -109,7 +110,7 @@ describe('FC 2.0 request pieces', () => {
   });
 
   it('lower-cases headers and joins repeats; clientIP is the source address', () => {
-    assert.deepEqual(fc2Headers({ 'X-A': ['1', '2'], 'content-type': 'text/plain' } as never), { 'x-a': '1, 2', 'content-type': 'text/plain' });
+    assert.deepEqual(headerMap({ 'X-A': ['1', '2'], 'content-type': 'text/plain' } as never), { 'x-a': '1, 2', 'content-type': 'text/plain' });
     const f = fixture();
     const request = fc2ToRequest(fc2Request(f.httpParams, Buffer.from(f.body)), Buffer.from(f.body), undefined, 5);
     assert.equal(request.sourceIp, '47.96.0.12');
