@@ -7,7 +7,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fillTemplate } from '../shared/testing/fill.js';
+import { fillTemplate, withCustomVariables } from '../shared/testing/fill.js';
 import { signCallback } from '../shared/testing/sign.js';
 import { FUNCTIONS_DIR, functionNames, loadFunction } from './functions.js';
 import { DEV_KEYS_FILE } from './local-env.js';
@@ -31,11 +31,8 @@ export async function writeEvents(name: string): Promise<string[]> {
   const samples = JSON.parse(readFileSync(samplesFile, 'utf8')) as Record<string, Sample>;
   const written: string[] = [];
   for (const [file, sample] of Object.entries(samples)) {
-    let template = sample.type === 'json' ? job.template.json : job.template.form;
-    for (const key of Object.keys(sample.values).filter((k) => k.startsWith('x:'))) {
-      if (template.includes(`\${${key}}`)) continue;
-      template = sample.type === 'json' ? `${template.slice(0, -1)},${JSON.stringify(key)}:\${${key}}}` : `${template}&${key}=\${${key}}`;
-    }
+    const custom = Object.keys(sample.values).filter((k) => k.startsWith('x:'));
+    const template = withCustomVariables(sample.type === 'json' ? job.template.json : job.template.form, custom, sample.type);
     const body = Buffer.from(fillTemplate(template, sample.values, sample.type));
     const rawPath = sample.path ?? '/';
     const query = sample.query ?? null;

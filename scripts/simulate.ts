@@ -18,6 +18,7 @@ import {
   type UploadResult,
   writeTrustedKeysFile,
 } from '../shared/testing/simulator/index.js';
+import { withCustomVariables } from '../shared/testing/fill.js';
 
 const HELP = `npm run simulate -- [options]
 
@@ -146,13 +147,12 @@ if (opts.function) {
   if (callback) usage('give either --callback or --function, not both');
   const { loadFunction } = await import('./functions.js');
   const { job } = await loadFunction(opts.function);
-  let body = opts.json ? job.template.json : job.template.form;
   // Each --var joins the template too, as an uploader would add `&x:name=${x:name}` for it.
-  for (const pair of opts.var ?? []) {
-    const name = `x:${pair.split('=')[0]!.replace(/^x:/, '')}`;
-    if (body.includes(`\${${name}}`)) continue;
-    body = opts.json ? `${body.slice(0, -1)},${JSON.stringify(name)}:\${${name}}}` : `${body}&${name}=\${${name}}`;
-  }
+  const body = withCustomVariables(
+    opts.json ? job.template.json : job.template.form,
+    (opts.var ?? []).map((pair) => `x:${pair.split('=')[0]!.replace(/^x:/, '')}`),
+    opts.json ? 'json' : 'form',
+  );
   const json = {
     callbackUrl: opts.url ?? `http://127.0.0.1:${process.env.PORT ?? 9000}/${job.name}`,
     callbackBody: body,

@@ -24,3 +24,16 @@ export function fillTemplate(template: string, values: TemplateValues, type: 'fo
     return JSON.stringify(value === undefined ? '' : String(value));
   });
 }
+
+/**
+ * `template` with `name=${name}` (form) or `"name":${name}` (JSON) added for each custom variable
+ * (`x:…`) it does not use yet, as an uploader adds the variables it sends.
+ */
+export function withCustomVariables(template: string, names: Iterable<string>, type: 'form' | 'json'): string {
+  let out = template;
+  for (const name of names) {
+    if (out.includes(`\${${name}}`)) continue;
+    out = type === 'json' ? `${out.slice(0, -1)},${JSON.stringify(name)}:\${${name}}}` : `${out}&${name}=\${${name}}`;
+  }
+  return out;
+}

@@ -8,6 +8,7 @@ import type { CallbackRequest } from '../../shared/core/http.js';
 import type { Job } from '../../shared/core/job.js';
 import type { PlatformContext } from '../../shared/core/platform.js';
 import { body, JSON_TYPE, signedRequest } from '../helpers/callbacks.js';
+import { withCustomVariables } from '../../shared/testing/fill.js';
 import { MYSQL, POSTGRES, rawQuery, requireServer, tempSqlite, type TestServer } from '../helpers/stores.js';
 
 export interface JobStore {
@@ -53,10 +54,8 @@ export interface CallbackOptions {
 
 /** The body OSS would send for `job`'s template with these values (custom `x:` values included). */
 export function callbackBody(job: Job, values: Record<string, string | number | undefined>, json = false): string {
-  let template = json ? job.template.json : job.template.form;
-  for (const key of Object.keys(values).filter((k) => k.startsWith('x:'))) {
-    if (!template.includes(`\${${key}}`)) template = json ? `${template.slice(0, -1)},${JSON.stringify(key)}:\${${key}}}` : `${template}&${key}=\${${key}}`;
-  }
+  const custom = Object.keys(values).filter((k) => k.startsWith('x:'));
+  const template = withCustomVariables(json ? job.template.json : job.template.form, custom, json ? 'json' : 'form');
   return body(template, values, json ? 'json' : 'form');
 }
 
