@@ -8,7 +8,7 @@
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { raceAbort } from '../core/abort.js';
+import { raceAbort } from './abort.js';
 import { CallbackError } from './errors.js';
 
 export const OSS_KEY_HOST = 'gosspublic.alicdn.com';

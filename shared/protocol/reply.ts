@@ -2,14 +2,14 @@
  * Replies OSS accepts: JSON, an explicit positive Content-Length, at most 1 MB. OSS passes the body
  * through to the uploader unchanged.
  */
-import type { CallbackResponse } from '../core/http.js';
+import type { HttpReply } from './http.js';
 import { CallbackError } from './errors.js';
 
 export const MAX_REPLY_BYTES = 1_000_000;
 const MAX_ERROR_MESSAGE_CHARS = 2000;
 const RESERVED_ERROR_KEYS = new Set(['code', 'message', 'requestId', '__proto__']);
 
-export function jsonReply(status: number, value: unknown): CallbackResponse {
+export function jsonReply(status: number, value: unknown): HttpReply {
   if (!Number.isInteger(status) || status < 100 || status > 599) {
     throw new CallbackError('Internal', `invalid reply status ${status}`);
   }
@@ -38,7 +38,7 @@ export function jsonReply(status: number, value: unknown): CallbackResponse {
  * `{"error":{"code","message","requestId",…details}}` with `error.status`. Never throws: if the
  * details cannot be sent they are dropped, and an overlong message is shortened.
  */
-export function errorReply(error: CallbackError, requestId: string): CallbackResponse {
+export function errorReply(error: CallbackError, requestId: string): HttpReply {
   const message =
     error.message.length > MAX_ERROR_MESSAGE_CHARS ? `${error.message.slice(0, MAX_ERROR_MESSAGE_CHARS)}…` : error.message;
   const status = Number.isInteger(error.status) && error.status >= 400 && error.status <= 599 ? error.status : 500;

@@ -3,7 +3,7 @@
  * `percentDecode(rawPath) + ("?" + rawQuery if there was a "?") + "\n" + body`.
  */
 import { verify } from 'node:crypto';
-import type { CallbackRequest } from '../core/http.js';
+import type { SignedRequest } from './http.js';
 import { CallbackError } from './errors.js';
 import type { KeyResolver } from './keys.js';
 import { percentDecodeBytes } from './path.js';
@@ -55,7 +55,7 @@ function describePath(rawPath: string): string {
   return JSON.stringify(decoded.length > 200 ? `${decoded.slice(0, 200)}…` : decoded);
 }
 
-export type SignedRequest = Pick<CallbackRequest, 'rawPath' | 'rawQuery' | 'altQueries' | 'headers' | 'body'>;
+export type { SignedRequest };
 
 /**
  * Checks the OSS signature of a callback. Resolves with the key URL used and the query spelling that

@@ -57,7 +57,7 @@ export function networkReason(error: unknown, host: string, port: number, connec
   }
 }
 
-export { raceAbort } from '../core/abort.js';
+export { raceAbort } from '../protocol/abort.js';
 
 /** Rejects with a StoreUnavailable (built by `onTimeout`) when `promise` takes longer than `ms`. */
 export function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
