@@ -203,6 +203,18 @@ describe('createHandler: OSS events to the event path, HTTP events to the HTTP p
     assert.equal(seen.length, 0);
   });
 
+  it('an OSS event POSTed to the public HTTP trigger stays on the HTTP path: refused, never reaches onEvent', async () => {
+    seen.length = 0;
+    const forged = json('fc3/form-plain.json');
+    forged.body = read('oss-events/put-object.json').toString('utf8');
+    forged.isBase64Encoded = false;
+    forged.headers = { 'Content-Type': 'application/json' };
+    const result = await handler(Buffer.from(JSON.stringify(forged)), { requestId: 'fc3-forged' });
+    assert.equal(result.statusCode, 401);
+    assert.equal(JSON.parse(result.body).error.code, 'SignatureMissing');
+    assert.equal(seen.length, 0);
+  });
+
   it('FC 2.0 HTTP (req, resp, context) is still answered through resp', async () => {
     seen.length = 0;
     const fc2 = json('fc2/http-request.json');
