@@ -162,7 +162,10 @@ describe('isOssTriggerEvent: OSS and HTTP trigger events are never mistaken for 
     it(`oss-events/${file}.json is an OSS event`, () => assert.equal(isOssTriggerEvent(json(`oss-events/${file}.json`)), true));
   }
   for (const file of ['fc3/form-plain.json', 'fc3/json-base64.json', 'fc2/http-request.json']) {
-    it(`${file} is not`, () => assert.equal(isOssTriggerEvent(json(file)), false));
+    it(`${file} is not, and parseOssEvent refuses it`, () => {
+      assert.equal(isOssTriggerEvent(json(file)), false);
+      assert.throws(() => parseOssEvent(read(file)), { code: 'InvalidEvent' });
+    });
   }
 });
 
