@@ -4,6 +4,10 @@
  *
  * samples.json: { "<file>.json": { "type": "form" | "json", "path"?: "/", "query"?: "a=1",
  *                  "base64"?: true, "values": { "<OSS variable>": value, "x:<name>": value } } }
+ *
+ * It also writes the FC OSS trigger events of the same upload (the first sample): `oss-put.json`
+ * (or `oss-post.json` / `oss-multipart.json`, after the sample's operation) and `oss-delete.json`,
+ * in the shape of the published FC OSS trigger samples (test/fixtures/oss-events/).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -74,7 +78,54 @@ export async function writeEvents(name: string): Promise<string[]> {
     writeFileSync(join(dir, file), `${JSON.stringify(event, null, 2)}\n`);
     written.push(join('functions', name, 'events', file));
   }
+  const first = Object.values(samples)[0];
+  if (first) {
+    for (const [file, event] of Object.entries(ossEvents(first.values))) {
+      writeFileSync(join(dir, file), `${JSON.stringify(event, null, 2)}\n`);
+      written.push(join('functions', name, 'events', file));
+    }
+  }
   return written;
+}
+
+const OSS_EVENT_FILES: Record<string, string> = { PutObject: 'oss-put.json', PostObject: 'oss-post.json', CompleteMultipartUpload: 'oss-multipart.json' };
+
+/**
+ * The FC OSS trigger events of one sample upload: its ObjectCreated event (same bucket, key, ETag,
+ * size and request id as the callback) and an ObjectRemoved:DeleteObject of the same object a
+ * minute later. OSS request ids start with the request's Unix time in hex; eventTime follows it.
+ */
+export function ossEvents(values: Sample['values']): Record<string, object> {
+  const bucket = String(values.bucket);
+  const key = String(values.object);
+  const etag = String(values.etag);
+  const size = Number(values.size);
+  const reqId = String(values.reqId);
+  const operation = String(values.operation ?? (etag.includes('-') ? 'CompleteMultipartUpload' : 'PutObject'));
+  const created = OSS_EVENT_FILES[operation] ? operation : 'PutObject';
+  const seconds = Number.parseInt(reqId.slice(0, 8), 16);
+  const record = (eventName: string, requestId: string, at: number, object: object) => ({
+    eventName,
+    eventSource: 'acs:oss',
+    eventTime: new Date(at * 1000).toISOString(),
+    eventVersion: '1.0',
+    oss: {
+      bucket: { arn: `acs:oss:cn-hangzhou:1234567890123456:${bucket}`, name: bucket, ownerIdentity: '1234567890123456', virtualBucket: '' },
+      object,
+      ossSchemaVersion: '1.0',
+      ruleId: '9adac8e253828f4f7c0466d941fa3db81161a5c2',
+    },
+    region: 'cn-hangzhou',
+    requestParameters: { sourceIPAddress: String(values.clientIp ?? '203.0.113.7') },
+    responseElements: { requestId },
+    userIdentity: { principalId: '1234567890123456' },
+  });
+  const meta = values.mimeType ? { objectMeta: { mimeType: String(values.mimeType) } } : {};
+  const deleteId = `${(seconds + 60).toString(16).toUpperCase()}${reqId.slice(8)}`;
+  return {
+    [OSS_EVENT_FILES[created]!]: { events: [record(`ObjectCreated:${created}`, reqId, seconds, { deltaSize: size, eTag: etag, key, ...meta, size })] },
+    'oss-delete.json': { events: [record('ObjectRemoved:DeleteObject', deleteId, seconds + 60, { deltaSize: -size, eTag: etag, key, size })] },
+  };
 }
 
 if (process.argv[1]?.endsWith('events.ts')) {

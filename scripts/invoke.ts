@@ -2,6 +2,9 @@
  * `npm run invoke -- <function-name> <event.json>`: runs that function's FC 3.0 handler in this
  * process with an FC 3.0 HTTP trigger event file (the file `s local invoke -f` takes) and prints
  * the returned response object as JSON on stdout. The callback's log line goes to stderr.
+ * An OSS trigger event file ({"events":[…]}, e.g. functions/<name>/events/oss-put.json) runs the
+ * job's OSS event path, as FC 3.0 would (a Buffer), and prints the summary. When the handler throws
+ * (FC would count a failed invocation and retry it), the error goes to stderr and the exit code is 1.
  * A task (timer- or invocation-triggered function) takes its own event file (e.g. a timer trigger's
  * {"triggerTime","triggerName","payload"}) and prints its result.
  */
@@ -13,7 +16,7 @@ import { applyLocalDefaults, applyLocalPlatformDefaults } from './local-env.js';
 
 const [name, eventFile] = process.argv.slice(2);
 if (!name || !eventFile) {
-  process.stderr.write('usage: npm run invoke -- <function-name> <fc3-http-event.json>\n');
+  process.stderr.write('usage: npm run invoke -- <function-name> <event.json>  (an FC 3.0 HTTP trigger event, an OSS trigger event, or a task event)\n');
   process.exit(2);
 }
 process.env.OSS_CALLBACK_LOG ??= 'stderr';
@@ -31,6 +34,13 @@ const context = {
 try {
   const result = await fn.handler(event, context);
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+} catch (error) {
+  // What FC records for a failed invocation: errorType and errorMessage (plus our code and summary).
+  const e = error as { name?: string; code?: string; message?: string; details?: unknown };
+  process.stderr.write(
+    `${JSON.stringify({ failed: true, errorType: e?.name, code: e?.code, errorMessage: e?.message ?? String(error), details: e?.details }, null, 2)}\n`,
+  );
+  process.exitCode = 1;
 } finally {
   await closeStores();
 }

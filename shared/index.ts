@@ -2,7 +2,8 @@
  * What a function under functions/ imports: define a job, declare its tables, export its handler.
  */
 export { defineJob } from './core/job.js';
-export type { CallbackInfo, Job, JobContext, JsonObject } from './core/job.js';
+export type { CallbackInfo, Job, JobContext, JsonObject, ObjectEventContext } from './core/job.js';
+export type { ObjectEventsSummary, OssObjectEvent } from './core/events.js';
 export { createHandler } from './runtime/handler.js';
 export { CallbackError } from './protocol/errors.js';
 export { oss } from './protocol/variables.js';

@@ -28,6 +28,8 @@ export interface CoreConfig {
   publicKeysFile: string | undefined;
   /** Timeout for fetching an unknown OSS public key (the known one is pinned, never fetched). */
   keyFetchTimeoutMs: number;
+  /** Time budget for the OSS events of one invocation (EVENT_DEADLINE_MS); default 8000 ms (see core/events.ts). */
+  eventDeadlineMs?: number;
   /** Where the one-line-per-callback JSON log goes. */
   logTarget: 'stdout' | 'stderr' | 'off';
 }
@@ -100,6 +102,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): CoreConfig 
     databaseUrl: env.DATABASE_URL?.trim() || DEFAULT_DATABASE_URL,
     publicKeysFile: env.OSS_PUBLIC_KEYS_FILE?.trim() || undefined,
     keyFetchTimeoutMs: integer(env, 'OSS_KEY_FETCH_TIMEOUT_MS', 1500, 100, 4000),
+    eventDeadlineMs: integer(env, 'EVENT_DEADLINE_MS', 8000, 100, 86_400_000),
     logTarget,
   };
 }

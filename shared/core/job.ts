@@ -5,6 +5,7 @@
 import * as v from 'valibot';
 import { callbackBodyTemplate, oss } from '../protocol/index.js';
 import type { Store, Table } from '../store/types.js';
+import type { OssObjectEvent } from './events.js';
 import type { PlatformContext } from './platform.js';
 
 /** Schema of the system variables a job reads: an object whose entries are `oss.*` schemas. */
@@ -45,6 +46,20 @@ export interface JobContext<P, C> {
   log(fields: JsonObject): void;
 }
 
+/** What `onEvent` gets for one OSS object event (see core/events.ts). */
+export interface ObjectEventContext {
+  /** Validated: bucket (already allowed), key, ETag and size as OSS reports them. */
+  event: OssObjectEvent;
+  /** The datastore, opened and migrated for this job's tables. */
+  store: Store;
+  /** Aborted when EVENT_DEADLINE_MS passes: pass it on to slow calls. */
+  signal: AbortSignal;
+  /** Adds fields to this event's log line (no secrets). */
+  log(fields: JsonObject): void;
+  /** Region, account and role credentials from the platform (FC context), when the adapter has them. Never log it. */
+  platform?: PlatformContext;
+}
+
 export interface JobDefinition<P extends PayloadSchema, C extends CustomSchema, R extends JsonObject> {
   /** The function name: its folder under functions/, its URL path locally, its FC function name. */
   name: string;
@@ -53,6 +68,12 @@ export interface JobDefinition<P extends PayloadSchema, C extends CustomSchema, 
   custom?: C;
   tables?: readonly Table<any>[];
   handle(context: JobContext<v.InferOutput<P>, v.InferOutput<C>>): Promise<R>;
+  /**
+   * What the job does with an OSS object event (FC OSS trigger). Must be idempotent: FC redelivers.
+   * Throw to have FC retry (store down, …); throw `CallbackError('InvalidEvent', …)` for an event
+   * that retrying cannot fix. Without it, events are logged as `NotHandled`.
+   */
+  onEvent?(context: ObjectEventContext): Promise<void>;
 }
 
 export interface Job {
@@ -64,6 +85,7 @@ export interface Job {
   /** The callbackBody templates uploaders should use with this job. */
   readonly template: { readonly form: string; readonly json: string };
   handle(context: JobContext<any, any>): Promise<JsonObject>;
+  onEvent?(context: ObjectEventContext): Promise<void>;
 }
 
 const anyCustom: CustomSchema = v.record(v.string(), v.string());
@@ -91,5 +113,6 @@ export function defineJob<P extends PayloadSchema, C extends CustomSchema = type
       json: callbackBodyTemplate(definition.payload, custom, 'json'),
     },
     handle: definition.handle as Job['handle'],
+    ...(definition.onEvent ? { onEvent: definition.onEvent } : {}),
   };
 }

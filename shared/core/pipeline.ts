@@ -114,17 +114,22 @@ function bucketCheck(bucket: unknown, allowed: CoreConfig['allowedBuckets']): st
   return bucket;
 }
 
-/** Runs `work` until it settles or the deadline passes; on timeout the signal is aborted. */
-async function withDeadline<T>(deadline: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+/**
+ * Runs `work` until it settles or the deadline passes; on timeout the signal is aborted with the
+ * error (`DeadlineExceeded`; `timeoutError` words it for another caller, e.g. OSS events).
+ */
+export async function withDeadline<T>(deadline: number, work: (signal: AbortSignal) => Promise<T>, timeoutError?: () => Error): Promise<T> {
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(
       () => {
-        const error = new CallbackError(
-          'DeadlineExceeded',
-          'the callback could not be completed in time (OSS waits 5 s): the datastore or a dependency is slow or hanging; the work was abandoned and its transaction rolled back',
-        );
+        const error =
+          timeoutError?.() ??
+          new CallbackError(
+            'DeadlineExceeded',
+            'the callback could not be completed in time (OSS waits 5 s): the datastore or a dependency is slow or hanging; the work was abandoned and its transaction rolled back',
+          );
         controller.abort(error);
         reject(error);
       },

@@ -3,7 +3,7 @@
  * HTTP trigger event file and prints the response object. Every shipped example event must verify.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -29,7 +29,7 @@ const callbackFunctions = (await loadFunctions()).map((fn) => fn.name);
 describe('npm run invoke', () => {
   for (const name of callbackFunctions) {
     const dir = join(root, 'functions', name, 'events');
-    const events = readdirSync(dir).filter((file) => file.endsWith('.json') && file !== 'samples.json');
+    const events = readdirSync(dir).filter((file) => file.endsWith('.json') && file !== 'samples.json' && !file.startsWith('oss-'));
     it(`${name}: ships example events`, () => assert.ok(events.length > 0));
     for (const file of events) {
       it(`${name}: ${file} → 200 with the full FC 3.0 response struct`, () => {
@@ -41,6 +41,43 @@ describe('npm run invoke', () => {
       });
     }
   }
+
+  for (const name of callbackFunctions) {
+    const dir = join(root, 'functions', name, 'events');
+    const ossEvents = readdirSync(dir).filter((file) => file.startsWith('oss-') && file.endsWith('.json'));
+    it(`${name}: ships OSS trigger events (created and deleted)`, () => {
+      assert.ok(ossEvents.includes('oss-delete.json'), ossEvents.join());
+      assert.ok(ossEvents.some((file) => /^oss-(put|post|multipart)\.json$/.test(file)), ossEvents.join());
+    });
+    for (const file of ossEvents) {
+      it(`${name}: ${file} runs the OSS event path and prints its summary`, () => {
+        const result = invoke(name, join('functions', name, 'events', file));
+        assert.equal(result.function, name);
+        assert.equal(result.events, 1);
+        assert.equal(Object.values(result.outcomes as Record<string, number>).reduce((a, b) => a + b, 0), 1);
+        assert.equal(result.outcomes.InvalidEvent, undefined, JSON.stringify(result));
+      });
+    }
+  }
+
+  it('an OSS event from a bucket that is not allowed is Ignored, not a failure', () => {
+    const result = invoke('record-upload', 'functions/record-upload/events/oss-put.json', { OSS_ALLOWED_BUCKETS: 'someone-else' });
+    assert.deepEqual(result, { function: 'record-upload', events: 1, outcomes: { Ignored: 1 } });
+  });
+
+  it('exits non-zero, with the error on stderr, when the handler throws (FC would retry the invocation)', () => {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/invoke.ts', 'record-upload', 'functions/record-upload/events/oss-put.json'], {
+      cwd: root,
+      env: { ...process.env, DATABASE_URL: tempDatabaseUrl(), EVENT_DEADLINE_MS: 'soon' },
+      encoding: 'utf8',
+    });
+    assert.equal(run.status, 1, run.stdout + run.stderr);
+    assert.equal(run.stdout, '');
+    const error = JSON.parse(run.stderr.slice(run.stderr.indexOf('{\n')));
+    assert.equal(error.failed, true);
+    assert.equal(error.code, 'Internal');
+    assert.match(error.errorMessage, /configuration error: EVENT_DEADLINE_MS="soon" is not an integer/);
+  });
 
   it('refuses the example event when the bucket is not allowed', () => {
     const result = invoke('record-upload', 'functions/record-upload/events/form.json', { OSS_ALLOWED_BUCKETS: 'someone-else' });

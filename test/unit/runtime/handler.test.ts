@@ -23,7 +23,7 @@ describe('platformOf: which platform called, from literal fixtures', () => {
     ['AWS HTTP API v2', json('aws/http-api-v2.json'), { awsRequestId: 'a' }, 'aws'],
     ['AWS Function URL', json('aws/function-url.json'), { awsRequestId: 'a' }, 'aws'],
     ['FC 2.0 (req, resp, context)', fc2Request(fc2.httpParams, Buffer.from(fc2.body)), fc2Response(), 'fc2'],
-    ['an FC OSS trigger event (refused as InvalidEvent by FC 3.0)', { events: [{ eventName: 'ObjectCreated:PutObject' }] }, {}, 'fc3'],
+    ['an FC OSS trigger event (the FC 3.0/2.0 event path; see oss-event.test.ts)', { events: [{ eventName: 'ObjectCreated:PutObject' }] }, {}, 'fc3'],
     ['nothing', undefined, undefined, 'fc3'],
   ];
   for (const [label, first, second, expected] of cases) {
@@ -44,8 +44,9 @@ describe('createHandler: one export, the right result per platform', () => {
     assert.equal(JSON.parse(result.body).error.requestId, 'fc3-1');
   });
 
-  it('FC 3.0: a non-HTTP event is an InvalidEvent reply, not a crash', async () => {
-    const result = await handler(Buffer.from('{"events":[]}'), { requestId: 'fc3-2' });
+  it('FC 3.0: an event that is neither HTTP nor OSS (a timer event) is an InvalidEvent reply, not a crash', async () => {
+    const timer = '{"triggerTime":"2026-11-20T08:00:00Z","triggerName":"every-minute","payload":""}';
+    const result = await handler(Buffer.from(timer), { requestId: 'fc3-2' });
     assert.equal(result.statusCode, 400);
     assert.equal(JSON.parse(result.body).error.code, 'InvalidEvent');
   });
