@@ -1,6 +1,8 @@
 /**
  * `npm start`: the local server. Every OSS callback function under functions/ at `POST /<name>` (and
  * any path below it), `GET /healthz`, on PORT (default 9000), HOST (default 127.0.0.1).
+ * Only requests whose Host names this machine's loopback, HOST or LOCAL_ALLOWED_HOSTS are answered
+ * (421 HostNotAllowed otherwise: DNS rebinding), and a HOST that is not loopback is warned about.
  * The datastore is DATABASE_URL (default: the embedded SQLite file .data/callbacks.db).
  *
  * It also answers the FC invoke API (2016-08-15 and 2023-03-30 paths, signatures checked) for every
@@ -12,6 +14,7 @@ import { createServer } from 'node:http';
 import { configFromEnv } from '../shared/core/config.js';
 import { createRuntime } from '../shared/core/pipeline.js';
 import { createFcApi } from '../shared/runtime/fc-api.js';
+import { allowedHostsFor, isLoopbackHost } from '../shared/runtime/host-check.js';
 import { createNodeListener } from '../shared/runtime/node.js';
 import { closeStores, storeLabel } from '../shared/store/index.js';
 import { loadAllFunctions, type LoadedFunction } from './functions.js';
@@ -26,8 +29,9 @@ const tasks = all.filter((fn) => fn.kind === 'task');
 const port = Number(process.env.PORT ?? 9000);
 const host = process.env.HOST ?? '127.0.0.1';
 const datastore = storeLabel(config.databaseUrl);
+const allowedHosts = allowedHostsFor(host, process.env.LOCAL_ALLOWED_HOSTS);
 
-const callbacks = createNodeListener({ jobs: functions.map((f) => f.job), runtime, health: () => ({ datastore, tasks: tasks.map((t) => t.name) }) });
+const callbacks = createNodeListener({ jobs: functions.map((f) => f.job), runtime, allowedHosts, health: () => ({ datastore, tasks: tasks.map((t) => t.name) }) });
 // The FC invoke API needs this server's address for its defaults, so it is created once listening.
 let fcApi: ReturnType<typeof createFcApi> | undefined;
 const server = createServer((req, res) => {
@@ -45,13 +49,25 @@ server.listen(port, host, () => {
   out.write(`datastore: ${datastore}\n`);
   for (const f of functions) out.write(`  POST ${base}/${f.name}  (${f.job.description ?? f.name})\n`);
   out.write(`  GET  ${base}/healthz\n`);
-  const local = applyLocalFcApiDefaults(base);
+  // Hand-offs call this server by a name it answers to (0.0.0.0 is not one: see host-check.ts).
+  const wildcard = host === '0.0.0.0' || host === '::' || host === '';
+  const local = applyLocalFcApiDefaults(wildcard ? base.replace(/^http:\/\/[^/]+:/, `http://${host === '::' ? '[::1]' : '127.0.0.1'}:`) : base);
   const platform = { accountId: process.env.FC_ACCOUNT_ID!, region: process.env.FC_REGION! };
-  fcApi = createFcApi({ functions: new Map(all.map((f) => [f.name, f.handler])), credentials: local.credentials, ...platform, log: runtime.log });
+  fcApi = createFcApi({ functions: new Map(all.map((f) => [f.name, f.handler])), credentials: local.credentials, ...platform, log: runtime.log, allowedHosts });
   out.write(`FC invoke API (signed with ${local.credentials.accessKeyId}), any local function:\n`);
   out.write(`  POST ${base}/2016-08-15/services/<any service>/functions/<name>/invocations\n`);
   out.write(`  POST ${base}/2023-03-30/functions/<name>/invocations\n`);
   for (const t of tasks) out.write(`  task ${t.name}  (${t.kind === 'task' ? t.task.description ?? t.task.trigger : ''})\n`);
+  out.write(`answering Host: ${[...new Set(allowedHosts.filter((name) => name.trim()))].join(', ')} (any port; more with LOCAL_ALLOWED_HOSTS)\n`);
+  if (!isLoopbackHost(host)) {
+    const trusted = [process.env.OSS_ALLOWED_BUCKETS === '*' ? 'callbacks from ANY bucket' : '', process.env.OSS_PUBLIC_KEYS_FILE ? `keys from ${process.env.OSS_PUBLIC_KEYS_FILE}` : ''].filter(Boolean);
+    out.write(
+      `\nWARNING: HOST=${host} is not a loopback address: other machines can reach this development server` +
+        (trusted.length > 0 ? `, which trusts ${trusted.join(' and ')} (the development key is public)` : '') +
+        ` and runs any local function through its FC API when signed with ${local.credentials.accessKeyId}.` +
+        ' Use HOST=127.0.0.1 unless you mean it; set OSS_ALLOWED_BUCKETS and OSS_PUBLIC_KEYS_FILE="" to trust only OSS.\n\n',
+    );
+  }
   for (const notice of [...notices, ...local.notices]) out.write(`notice: ${notice}\n`);
 });
 

@@ -17,11 +17,11 @@ import { body, FORM, uploadValues } from '../../test/helpers/callbacks.js';
 /** OSS's pinned key is 512-bit RSA; the benchmarks sign with a key of the same size. */
 export const OSS_KEY_BITS = 512;
 /**
- * A key URL of the shape OSS sends (its host, a `callback_pub_key….pem` path), so that resolving it
+ * A key URL of the shape OSS sends (its host, a `callback_pub_key_v<n>.pem` path), so that resolving it
  * goes through the same URL checks as a real callback. The resolver gets the PEM from an injected
  * fetcher once (never the network) and caches it, like a fetched OSS key.
  */
-export const OSS_SHAPED_KEY_URL = 'https://gosspublic.alicdn.com/callback_pub_key_bench.pem';
+export const OSS_SHAPED_KEY_URL = 'https://gosspublic.alicdn.com/callback_pub_key_v98.pem';
 /** A local key URL listed in an `OSS_PUBLIC_KEYS_FILE` (what `npm start` trusts). */
 export const LOCAL_KEY_URL = 'http://127.0.0.1/oss-callback-bench-key.pem';
 

@@ -21,6 +21,8 @@ export interface CoreConfig {
   deadlineMs: number;
   /** Largest body accepted. OSS bodies are small: the template is at most 5 KB before substitution. */
   maxBodyBytes: number;
+  /** Longest time a client may take to send the body (local server, AWS adapter). Default 3000 ms. */
+  bodyTimeoutMs?: number;
   /** Rules that map the path the function sees back to the path OSS signed (proxies, gateways). */
   pathMap: readonly PathRule[];
   databaseUrl: string;
@@ -98,6 +100,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): CoreConfig 
     allowedBuckets: parseAllowedBuckets(env.OSS_ALLOWED_BUCKETS),
     deadlineMs: integer(env, 'CALLBACK_DEADLINE_MS', 4000, 100, 4900),
     maxBodyBytes: integer(env, 'CALLBACK_MAX_BODY_BYTES', 64 * 1024, 1024, 1024 * 1024),
+    bodyTimeoutMs: integer(env, 'CALLBACK_BODY_TIMEOUT_MS', 3000, 100, 60_000),
     pathMap: parsePathMap(env.OSS_CALLBACK_PATH_MAP),
     databaseUrl: env.DATABASE_URL?.trim() || DEFAULT_DATABASE_URL,
     publicKeysFile: env.OSS_PUBLIC_KEYS_FILE?.trim() || undefined,

@@ -8,7 +8,7 @@
  */
 import { parse } from 'lossless-json';
 import { CallbackError } from './errors.js';
-import { formDecode } from './path.js';
+import { formDecode, percentDecodeBytes } from './path.js';
 
 export interface DecodedBody {
   type: 'form' | 'json';
@@ -74,6 +74,26 @@ function unsubstituted(key: string, value: string): CallbackError {
   );
 }
 
+/**
+ * formDecode, but percent-escapes that do not spell UTF-8 (`%FF`, or `%ED%A0%80`, an encoded
+ * surrogate) are refused instead of becoming U+FFFD: two different byte strings must never decode
+ * to one name.
+ */
+function strictFormDecode(component: string, key: string | undefined): string {
+  const decoded = formDecode(component);
+  if (!decoded.includes('\uFFFD')) return decoded;
+  try {
+    UTF8.decode(percentDecodeBytes(component.replaceAll('+', ' ')));
+  } catch {
+    throw malformed(
+      `the ${key === undefined ? 'name' : `value of field ${JSON.stringify(key)}`} has percent-escapes that are not UTF-8 ` +
+        `(${JSON.stringify(component.length > 60 ? `${component.slice(0, 60)}…` : component)}), like an encoded lone surrogate %ED%A0%80: OSS sends UTF-8`,
+      key === undefined ? undefined : { field: key },
+    );
+  }
+  return decoded;
+}
+
 function decodeForm(text: string): DecodedBody {
   if (text.trimStart().startsWith('{')) {
     throw malformed(
@@ -90,8 +110,8 @@ function decodeForm(text: string): DecodedBody {
     if (end > start) {
       let eq = text.indexOf('=', start);
       if (eq >= end) eq = -1;
-      const key = formDecode(text.slice(start, eq === -1 ? end : eq));
-      const value = eq === -1 ? '' : formDecode(text.slice(eq + 1, end));
+      const key = strictFormDecode(text.slice(start, eq === -1 ? end : eq), undefined);
+      const value = eq === -1 ? '' : strictFormDecode(text.slice(eq + 1, end), key);
       if (key === '__proto__') throw malformed('forbidden key "__proto__" in the body', { field: key });
       const isCustom = key.startsWith(CUSTOM_PREFIX);
       const name = isCustom ? key.slice(CUSTOM_PREFIX.length) : key;
@@ -141,6 +161,18 @@ function parseNumber(literal: string): unknown {
 }
 
 class ForbiddenKey extends Error {}
+class LoneSurrogate extends Error {
+  constructor(readonly key: string) {
+    super(key);
+  }
+}
+/**
+ * A `\ud800`-style escape that is not half of a pair: not a character, and not UTF-8 encodable, so
+ * stores and logs would each turn it into something else (U+FFFD, `?`, an error): one object
+ * could be counted under several names. (Raw bytes are already checked by the fatal decoder.)
+ */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const LONE_SURROGATE_GLOBAL = new RegExp(LONE_SURROGATE.source, 'g');
 class DuplicateKey extends Error {
   constructor(readonly key: string) {
     super(key);
@@ -154,6 +186,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 /** Refuses prototype-pollution keys and rebuilds every object with a null prototype. */
 function reviver(key: string, value: unknown): unknown {
   if (key === '__proto__') throw new ForbiddenKey(key);
+  if (LONE_SURROGATE.test(key) || (typeof value === 'string' && LONE_SURROGATE.test(value))) throw new LoneSurrogate(key);
   if (!isPlainObject(value)) return value;
   if (key === 'constructor' && Object.hasOwn(value, 'prototype')) throw new ForbiddenKey('constructor.prototype');
   const copy = emptyRecord<unknown>();
@@ -232,6 +265,13 @@ function decodeJson(text: string): DecodedBody {
   } catch (error) {
     if (error instanceof ForbiddenKey) {
       throw malformed(`forbidden key ${JSON.stringify(error.message)} in the JSON body`, { field: error.message });
+    }
+    if (error instanceof LoneSurrogate) {
+      throw malformed(
+        `the JSON body has an unpaired surrogate escape (like "\\ud800") in ${JSON.stringify(error.key.replace(LONE_SURROGATE_GLOBAL, '\uFFFD'))}: ` +
+          'that is not a character and has no UTF-8 form; OSS never sends one (was the body built by hand?)',
+        { field: error.key.replace(LONE_SURROGATE_GLOBAL, '\uFFFD') },
+      );
     }
     if (error instanceof DuplicateKey) {
       throw malformed(`duplicate key ${JSON.stringify(error.key)} with different values in the JSON body`, {

@@ -17,6 +17,8 @@ export const ERROR_STATUS = {
   PublicKeyUnavailable: 502,
   UnsupportedContentType: 415,
   BodyTooLarge: 413,
+  BodyTimeout: 408,
+  HostNotAllowed: 421,
   MalformedBody: 400,
   InvalidPayload: 422,
   BucketNotAllowed: 403,

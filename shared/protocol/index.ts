@@ -8,7 +8,7 @@ export {
   DEFAULT_KEY_FETCH_TIMEOUT_MS,
   FAILED_FETCH_BACKOFF_MS,
   fetchPemOverHttps,
-  MAX_UNKNOWN_KEY_PATHS,
+  MAX_KEY_VERSION,
   loadTrustedKeysFile,
   OSS_KEY_HOST,
   parsePublicKeyPem,

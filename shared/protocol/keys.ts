@@ -25,7 +25,14 @@ export const DEFAULT_KEY_FETCH_TIMEOUT_MS = 1500;
 /** A PEM public key is well under 1 KB; anything much bigger is not one. */
 export const MAX_KEY_RESPONSE_BYTES = 16 * 1024;
 
-const KEY_PATH = /^\/callback_pub_key[A-Za-z0-9._-]*\.pem$/;
+/**
+ * OSS's key naming: `/callback_pub_key_v<version>.pem` (v1 is the key in use; a later one would be
+ * v2, v3…). Only these paths are ever fetched, so the set of fetchable paths is finite
+ * (MAX_KEY_VERSION of them) and every one has its own backoff: a stranger naming invented paths
+ * cannot use up a shared budget and starve a real new key.
+ */
+export const MAX_KEY_VERSION = 99;
+const KEY_PATH = /^\/callback_pub_key_v([1-9][0-9]?)\.pem$/;
 const MAX_KEY_URL_LENGTH = 2048;
 const LOCAL_KEYS_HINT = 'for local keys use OSS_PUBLIC_KEYS_FILE';
 
@@ -43,7 +50,7 @@ function forbidden(url: string, reason: string): CallbackError {
 
 /**
  * Checks a key URL from `x-oss-pub-key-url` and returns it parsed. Throws
- * `CallbackError('PublicKeyUrlForbidden')` unless it is `http(s)://gosspublic.alicdn.com/callback_pub_key….pem`
+ * `CallbackError('PublicKeyUrlForbidden')` unless it is `http(s)://gosspublic.alicdn.com/callback_pub_key_v<1-99>.pem`
  * with nothing else: no user info, port, query, fragment, backslash, percent-escape or non-ASCII.
  * The checks run on the raw text, so look-alikes that a URL parser would normalise are refused too.
  */
@@ -87,7 +94,10 @@ export function checkKeyUrl(url: string): URL {
   if (url.includes('#')) throw forbidden(url, 'it has a fragment');
   const path = authorityEnd === -1 ? '' : rest.slice(authorityEnd);
   if (!KEY_PATH.test(path)) {
-    throw forbidden(url, `its path must look like /callback_pub_key….pem, got ${JSON.stringify(path || '/')}`);
+    throw forbidden(
+      url,
+      `its path must be OSS's key naming /callback_pub_key_v<1-${MAX_KEY_VERSION}>.pem, got ${JSON.stringify(path || '/')}; ${LOCAL_KEYS_HINT}`,
+    );
   }
   // Second opinion from the WHATWG parser: it must agree with the raw-text checks above.
   let parsed: URL;
@@ -162,8 +172,6 @@ function abortReason(signal: AbortSignal, what: string): CallbackError {
 
 /** After a failed fetch of an unknown key, requests naming it fail fast for this long. */
 export const FAILED_FETCH_BACKOFF_MS = 10_000;
-/** How many distinct unknown key paths one instance will ever try to fetch. */
-export const MAX_UNKNOWN_KEY_PATHS = 8;
 
 export function createKeyResolver(options: KeyResolverOptions = {}): KeyResolver {
   const trusted = new Map(Object.entries(options.trustedKeys ?? {}));
@@ -173,13 +181,16 @@ export function createKeyResolver(options: KeyResolverOptions = {}): KeyResolver
   const backoffMs = options.failureBackoffMs ?? FAILED_FETCH_BACKOFF_MS;
   const fetched = new Map<string, KeyObject>();
   const inFlight = new Map<string, Promise<KeyObject>>();
-  // Unsigned requests choose the key URL, so unknown paths are rationed: a failed fetch is retried
-  // only after the backoff, and at most MAX_UNKNOWN_KEY_PATHS paths are ever tried.
+  // Unsigned requests choose the key URL, so unknown paths are rationed per path, never globally:
+  // checkKeyUrl admits only MAX_KEY_VERSION paths, each fetched at most once at a time and, after
+  // a failure, again only after the backoff. A stranger naming every invented version costs at
+  // most MAX_KEY_VERSION small fetches per backoff period, and a real new key path is still
+  // fetched: its own backoff is the only thing that can delay it. This map holds at most
+  // MAX_KEY_VERSION entries.
   const failed = new Map<string, { at: number; error: CallbackError }>();
-  const tried = new Set<string>();
   // Key URLs that resolved to the pinned or a fetched key, by their exact text, so that the next
   // callback naming one skips the URL checks. checkKeyUrl admits two spellings (http, https) of
-  // each key path, and at most 1 + MAX_UNKNOWN_KEY_PATHS paths ever have a key: a bounded map.
+  // each of MAX_KEY_VERSION key paths: a bounded map.
   const accepted = new Map<string, KeyObject>();
 
   function trustedKey(url: string, pem: string): KeyObject {
@@ -247,13 +258,6 @@ export function createKeyResolver(options: KeyResolverOptions = {}): KeyResolver
       if (failure && Date.now() - failure.at < backoffMs) throw failure.error;
       let pending = inFlight.get(path);
       if (!pending) {
-        if (!tried.has(path) && tried.size >= MAX_UNKNOWN_KEY_PATHS) {
-          throw new CallbackError(
-            'PublicKeyUnavailable',
-            `refusing to fetch ${keyUrl}: ${MAX_UNKNOWN_KEY_PATHS} different unknown key paths were already tried by this instance (forged callbacks?); pin real keys with OSS_PUBLIC_KEYS_FILE`,
-          );
-        }
-        tried.add(path);
         const httpsUrl = `https://${OSS_KEY_HOST}${path}`;
         pending = download(httpsUrl).then(
           (key) => {

@@ -13,20 +13,29 @@
  * 200 with `x-fc-error-type: UnhandledInvocationError`). Local functions have no services: any
  * service name reaches the function of that name. There are no async retries.
  *
- * Requests are authenticated as FC does, against one local key pair:
+ * Requests are authenticated as FC does, against one local key pair, on their headers BEFORE any
+ * byte of the body is read (a stranger cannot make this server buffer anything):
  *  - 2016-08-15: `Authorization: FC <AccessKeyId>:<base64 hmac-sha256>` over the string to sign of
- *    shared/handoff/fc2-signature.ts; `Date` within 15 minutes (RequestTimeTooSkewed); the
- *    Content-MD5, when sent, must match the body the way the client computes it (base64 of the HEX
- *    md5 — the FC 2.0 client's quirk); x-fc-security-token must match an STS pair's token.
+ *    shared/handoff/fc2-signature.ts; `Date` within 15 minutes either way (RequestTimeTooSkewed: a
+ *    captured request cannot be replayed later); a request with a body must send Content-MD5 (it is
+ *    in the string to sign, so it binds the body to the signature), and it must match the body the
+ *    way the client computes it (base64 of the HEX md5 — the FC 2.0 client's quirk);
+ *    x-fc-security-token must match an STS pair's token.
  *  - 2023-03-30: ACS3-HMAC-SHA256 (shared/handoff/acs3.ts) over the headers the client lists in
  *    SignedHeaders (which must include host and every x-acs-* header sent); `x-acs-date` within 15
- *    minutes; `x-acs-content-sha256` must be the body's SHA-256; a nonce is accepted once.
+ *    minutes; `x-acs-content-sha256` (signed) must be the body's SHA-256; a nonce is accepted once.
+ * Then the body is read with a cap (a declared Content-Length over it is refused unread, 413
+ * PayloadTooLarge) and a time limit (408 RequestTimeout for a stalled or trickling client); either
+ * refusal closes the connection. Only requests addressed to an allowed Host are answered (421
+ * HostNotAllowed; see hostCheck in node.ts).
  * Errors are FC-shaped JSON: `{"ErrorCode","ErrorMessage"}` (2016-08-15) or `{"Code","Message","RequestId"}` (2023-03-30).
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseAcs3Authorization, acs3Signature, acs3StringToSign, sha256Hex } from '../handoff/acs3.js';
 import { fc2ContentMd5, fc2Signature, fc2StringToSign, parseFc2Authorization } from '../handoff/fc2-signature.js';
+import { closeAfterReply, readLimitedBody } from './body-reader.js';
+import { hostCheck, LOOPBACK_HOST_NAMES } from './host-check.js';
 
 /** What an FC handler gets as `context` (FC 3.0 shape; also what FC 2.0 event handlers get). */
 export interface LocalFcContext {
@@ -51,6 +60,12 @@ export interface FcApiOptions {
   /** One JSON line per refused request and per finished async invocation. */
   log?: (line: Record<string, unknown>) => void;
   now?: () => number;
+  /** Largest body of a synchronous invocation; default 32 MB (FC's). Asynchronous: at most 128 KB (FC's). */
+  maxBodyBytes?: number;
+  /** Longest time to receive a body once the headers are authenticated; default 10 s. */
+  bodyTimeoutMs?: number;
+  /** Host names (without port) requests must be addressed to; default loopback names only. */
+  allowedHosts?: readonly string[];
 }
 
 export interface FcApi {
@@ -90,17 +105,21 @@ function fcRequestId(now: number): string {
   return `1-${Math.floor(now / 1000).toString(16)}-${randomBytes(12).toString('hex')}`;
 }
 
-function readAll(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= limit) chunks.push(chunk); // past the limit: read on (to answer), keep nothing
-    });
-    req.on('end', () => (size > limit ? reject(new ApiError(413, 'PayloadTooLarge', `the request body is larger than ${limit} bytes (FC's limit for this invocation type)`)) : resolve(Buffer.concat(chunks))));
-    req.on('error', reject);
+export const DEFAULT_FC_API_BODY_TIMEOUT_MS = 10_000;
+
+function readAll(req: IncomingMessage, limit: number, timeoutMs: number): Promise<Buffer> {
+  return readLimitedBody(req, {
+    limit,
+    timeoutMs,
+    tooLarge: () => new ApiError(413, 'PayloadTooLarge', `the request body is larger than ${limit} bytes (the limit for this invocation type)`),
+    timedOut: () => new ApiError(408, 'RequestTimeout', `the request body did not arrive within ${timeoutMs} ms (a stalled or very slow client)`),
   });
+}
+
+/** Whether the request announces a body (Content-Length > 0, or chunked). */
+function announcesBody(req: IncomingMessage): boolean {
+  const length = header(req, 'content-length');
+  return (length !== undefined && length.trim() !== '0') || header(req, 'transfer-encoding') !== undefined;
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
@@ -116,11 +135,14 @@ export function createFcApi(options: FcApiOptions): FcApi {
   const now = options.now ?? Date.now;
   const log = options.log ?? (() => {});
   const seenNonces = new Map<string, number>();
+  const maxBodyBytes = options.maxBodyBytes ?? MAX_SYNC_BYTES;
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_FC_API_BODY_TIMEOUT_MS;
+  const checkHost = hostCheck(options.allowedHosts ?? LOOPBACK_HOST_NAMES);
   let running = 0;
   let waiters: (() => void)[] = [];
 
-  /** FC 2.0 API: the signature over the request as @alicloud/fc2 signs it. */
-  function checkFc2(req: IncomingMessage, path: string, body: Buffer): void {
+  /** FC 2.0 API: the signature over the request as @alicloud/fc2 signs it (headers only). */
+  function checkFc2(req: IncomingMessage, path: string): void {
     const auth = parseFc2Authorization(header(req, 'authorization'));
     if (!auth) throw new ApiError(403, 'AccessDenied', 'the Authorization header is missing or is not "FC <AccessKeyId>:<Signature>"');
     const date = header(req, 'date');
@@ -140,14 +162,21 @@ export function createFcApi(options: FcApiOptions): FcApi {
     if (!sameText(auth.signature, fc2Signature(options.credentials.accessKeySecret, stringToSign))) {
       throw new ApiError(403, 'SignatureNotMatch', `the signature does not match; the string to sign was ${JSON.stringify(stringToSign)}`);
     }
+    if (announcesBody(req) && header(req, 'content-md5') === undefined) {
+      throw new ApiError(400, 'InvalidArgument', 'a request with a body must send Content-MD5 (it binds the body to the signature); @alicloud/fc2 sends it');
+    }
+  }
+
+  /** FC 2.0 API: the body is the one the signed Content-MD5 names. */
+  function checkFc2Body(req: IncomingMessage, body: Buffer): void {
     const md5 = header(req, 'content-md5');
-    if (md5 !== undefined && md5 !== fc2ContentMd5(body)) {
-      throw new ApiError(400, 'InvalidArgument', 'the Content-MD5 does not match the body (expected base64 of the hex md5 of the body)');
+    if (md5 === undefined ? body.length > 0 : md5 !== fc2ContentMd5(body)) {
+      throw new ApiError(400, 'InvalidArgument', 'the Content-MD5 is missing or does not match the body (expected base64 of the hex md5 of the body)');
     }
   }
 
   /** FC 3.0 API: ACS3-HMAC-SHA256 over the signed headers. */
-  function checkFc3(req: IncomingMessage, path: string, query: URLSearchParams, body: Buffer): void {
+  function checkFc3(req: IncomingMessage, path: string, query: URLSearchParams): void {
     const auth = parseAcs3Authorization(header(req, 'authorization'));
     if (!auth) throw new ApiError(400, 'IncompleteSignature', 'the Authorization header is missing or is not ACS3-HMAC-SHA256 Credential=…,SignedHeaders=…,Signature=…');
     const sent = Object.keys(req.headers).filter((name) => name === 'host' || name.startsWith('x-acs-'));
@@ -167,7 +196,7 @@ export function createFcApi(options: FcApiOptions): FcApi {
       throw new ApiError(403, 'InvalidSecurityToken.Mismatch', 'the x-acs-security-token does not belong to the local STS key pair');
     }
     const hashed = header(req, 'x-acs-content-sha256') ?? '';
-    if (hashed !== sha256Hex(body)) throw new ApiError(400, 'ContentSHA256Mismatch', 'x-acs-content-sha256 is not the SHA-256 of the body');
+    if (!/^[0-9a-f]{64}$/.test(hashed)) throw new ApiError(400, 'ContentSHA256Mismatch', 'x-acs-content-sha256 (the body\'s SHA-256, hex) is missing or malformed');
     const signed: Record<string, string> = {};
     for (const name of auth.signedHeaders) signed[name] = header(req, name) ?? '';
     const { stringToSign } = acs3StringToSign({ method: req.method ?? 'POST', pathname: path, query: Object.fromEntries(query), headers: signed }, hashed);
@@ -180,6 +209,11 @@ export function createFcApi(options: FcApiOptions): FcApi {
       if (seenNonces.has(nonce)) throw new ApiError(400, 'SignatureNonceUsed', 'this x-acs-signature-nonce was already used');
       seenNonces.set(nonce, now());
     }
+  }
+
+  /** FC 3.0 API: the body is the one the signed x-acs-content-sha256 names. */
+  function checkFc3Body(req: IncomingMessage, body: Buffer): void {
+    if (header(req, 'x-acs-content-sha256') !== sha256Hex(body)) throw new ApiError(400, 'ContentSHA256Mismatch', 'x-acs-content-sha256 is not the SHA-256 of the body');
   }
 
   function finishRun(): void {
@@ -200,15 +234,21 @@ export function createFcApi(options: FcApiOptions): FcApi {
       res.end(body);
       log({ fcApi: v3 ? '2023-03-30' : '2016-08-15', path, status: error.status, outcome: error.code, message: error.message, requestId });
     };
+    let bodyRead = false;
     try {
+      const wrongHost = checkHost(req);
+      if (wrongHost) throw new ApiError(421, wrongHost.code, wrongHost.message);
       if (req.method !== 'POST') throw new ApiError(405, 'MethodNotAllowed', 'the local FC API only answers POST …/invocations');
       const fc2 = FC2_PATH.exec(path);
       const fc3 = FC3_PATH.exec(path);
       if (!fc2 && !fc3) throw new ApiError(404, 'PathNotSupported', `the local FC API only serves function invocations, not ${path}`);
       const invocation = (header(req, 'x-fc-invocation-type') ?? 'Sync').toLowerCase() === 'async' ? 'Async' : 'Sync';
-      const body = await readAll(req, invocation === 'Async' ? MAX_ASYNC_BYTES : MAX_SYNC_BYTES);
-      if (fc2) checkFc2(req, path, body);
-      else checkFc3(req, path, query, body);
+      if (fc2) checkFc2(req, path);
+      else checkFc3(req, path, query);
+      bodyRead = true;
+      const body = await readAll(req, invocation === 'Async' ? Math.min(MAX_ASYNC_BYTES, maxBodyBytes) : maxBodyBytes, bodyTimeoutMs);
+      if (fc2) checkFc2Body(req, body);
+      else checkFc3Body(req, body);
       const [serviceName, serviceQualifier] = fc2 ? decodeURIComponent(fc2[1]!).split('.') : [undefined, undefined];
       const functionName = decodeURIComponent(fc2 ? fc2[2]! : fc3![1]!);
       const handler = options.functions.get(functionName);
@@ -255,7 +295,10 @@ export function createFcApi(options: FcApiOptions): FcApi {
       res.writeHead(200, headers);
       res.end(result);
     } catch (error) {
-      req.resume();
+      // A body that was refused unread (not authenticated, too large, stalled) is never read: the
+      // connection ends with the reply.
+      if (!bodyRead || (error instanceof ApiError && (error.status === 413 || error.status === 408))) closeAfterReply(req, res);
+      else req.resume();
       fail(error instanceof ApiError ? error : new ApiError(500, 'InternalServerError', error instanceof Error ? error.message : String(error)));
     }
   }

@@ -14,33 +14,28 @@ import type { CallbackRequest, CallbackResponse } from '../core/http.js';
 import type { Job } from '../core/job.js';
 import { handleCallback, type Runtime } from '../core/pipeline.js';
 import { CallbackError, errorReply, jsonReply } from '../protocol/index.js';
+import { closeAfterReply, readLimitedBody } from './body-reader.js';
+import { hostCheck, LOOPBACK_HOST_NAMES } from './host-check.js';
 import { headerMap, runtimeOrConfigError, toCallbackError } from './common.js';
 
-/** Reads the whole body, refusing early (without buffering it) when it exceeds `limit` bytes. */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length']);
-    const tooLarge = () =>
-      new CallbackError('BodyTooLarge', `the body is larger than CALLBACK_MAX_BODY_BYTES=${limit}: OSS callback bodies are small`);
-    if (Number.isFinite(declared) && declared > limit) {
-      req.resume();
-      reject(tooLarge());
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(tooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks, size)));
-    req.on('error', reject);
+/** How long a client may take to send its body: well inside OSS's 5 s callback budget. */
+export const DEFAULT_BODY_TIMEOUT_MS = 3000;
+
+/**
+ * Reads the whole body, refusing early (without buffering it) when it exceeds `limit` bytes
+ * (`BodyTooLarge`), and refusing a client that has not sent all of it within `timeoutMs`
+ * (`BodyTimeout`: a stalled or trickling upload must not hold a connection and a callback slot).
+ */
+export function readBody(req: IncomingMessage, limit: number, timeoutMs = DEFAULT_BODY_TIMEOUT_MS): Promise<Buffer> {
+  return readLimitedBody(req, {
+    limit,
+    timeoutMs,
+    tooLarge: () => new CallbackError('BodyTooLarge', `the body is larger than CALLBACK_MAX_BODY_BYTES=${limit}: OSS callback bodies are small`),
+    timedOut: () =>
+      new CallbackError(
+        'BodyTimeout',
+        `the body did not arrive within CALLBACK_BODY_TIMEOUT_MS=${timeoutMs} ms (a stalled or very slow client; OSS sends its small body at once)`,
+      ),
   });
 }
 
@@ -78,6 +73,8 @@ export function sendResponse(res: ServerResponse, response: CallbackResponse): v
 export interface LocalServerOptions {
   jobs: readonly Job[];
   runtime: Runtime;
+  /** Host names (without port) requests must be addressed to; default LOOPBACK_HOST_NAMES. */
+  allowedHosts?: readonly string[];
   /** Extra fields for `GET /healthz`. */
   health?: () => Record<string, unknown>;
 }
@@ -102,11 +99,14 @@ async function serveJob(
   let response: CallbackResponse;
   try {
     const runtime = runtimeOrConfigError(getRuntime);
-    const body = await readBody(req, runtime.config.maxBodyBytes);
+    const body = await readBody(req, runtime.config.maxBodyBytes, runtime.config.bodyTimeoutMs);
     response = await handleCallback(job, nodeToRequest(req, body, id, facts), runtime);
   } catch (error) {
-    req.resume();
-    response = errorReply(toCallbackError(error), id);
+    const refusal = toCallbackError(error);
+    // The rest of a too large or stalled body is never read: the connection ends with the reply.
+    if (refusal.code === 'BodyTooLarge' || refusal.code === 'BodyTimeout') closeAfterReply(req, res);
+    else req.resume();
+    response = errorReply(refusal, id);
   }
   sendResponse(res, response);
 }
@@ -129,8 +129,15 @@ export function createJobListener(
 
 export function createNodeListener(options: LocalServerOptions): RequestListener {
   const jobs = new Map(options.jobs.map((job) => [job.name, job]));
+  const checkHost = hostCheck(options.allowedHosts ?? LOOPBACK_HOST_NAMES);
   return (req, res) => {
     const requestId = randomUUID();
+    const wrongHost = checkHost(req);
+    if (wrongHost) {
+      req.resume();
+      sendResponse(res, errorReply(wrongHost, requestId));
+      return;
+    }
     const target = req.url ?? '/';
     const path = target.split('?')[0] ?? '/';
     if (path === '/healthz') {

@@ -4,13 +4,20 @@
  * Applied migrations are recorded in `oss_callback_migrations` with a checksum of their dialect-neutral
  * definition; a migration whose definition changed after it was applied is refused.
  *
+ * On MySQL/MariaDB every table also gets `<table>@exact-strings`, last: its 'string' columns become
+ * VARBINARY (byte-exact comparison; see mysqlDialect in sql.ts). Tables created before that step
+ * existed had VARCHAR utf8mb4_bin columns, which compare PAD SPACE ('bob' = 'bob '); their checksums
+ * are unchanged (they are dialect-neutral) and this step converts them in place. New tables are
+ * created VARBINARY already, and the step re-states the same types. Its checksum covers only the rule, so
+ * columns added by later migrations (created VARBINARY) do not change it.
+ *
  * `migrate()` reads the bookkeeping table once, without a lock, and stops there when nothing is pending.
  * Otherwise it takes the backend's migration lock (PostgreSQL `pg_advisory_xact_lock`, MySQL `GET_LOCK`,
  * SQLite `BEGIN IMMEDIATE`), reads again, and applies what is still pending: of many instances starting
  * at once, one applies each migration and the others find it recorded.
  */
 import { createHash } from 'node:crypto';
-import { addColumnSql, addIndexSql, createTableSql, SqlTx, type Dialect, type Query, type Run } from './sql.js';
+import { addColumnSql, addIndexSql, createTableSql, exactStringsSql, SqlTx, type Dialect, type Query, type Run } from './sql.js';
 import { defineTable } from './table.js';
 import type { ColumnDef, Table } from './types.js';
 
@@ -66,6 +73,10 @@ function plan(d: Dialect, table: Table<any>): Planned[] {
       checksum: checksum({ table: table.name, name: migration.name, up: steps }),
       statements: migration.up.map((step) => ('addColumn' in step ? addColumnSql(d, table, step.addColumn) : addIndexSql(d, table, step.addIndex, step.unique === true))),
     });
+  }
+  const exact = exactStringsSql(d, table);
+  if (exact.length > 0) {
+    planned.push({ name: `${table.name}@exact-strings`, checksum: checksum({ table: table.name, name: 'exact-strings', rule: 'string columns VARBINARY' }), statements: exact });
   }
   return planned;
 }

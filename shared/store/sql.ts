@@ -117,12 +117,22 @@ export const postgresDialect: Dialect = {
   tableSuffix: '',
 };
 
+/** The MySQL type of a 'string' column (see mysqlDialect.columnType). */
+export function mysqlStringType(def: ColumnDef): string {
+  return `VARBINARY(${(def.maxLength ?? 191) * 4})`;
+}
+
 export const mysqlDialect: Dialect = {
   kind: 'mysql',
   quote: (id) => `\`${id.replace(/`/g, '``')}\``,
   placeholder: () => '?',
+  // Strings that are compared (keys, owners) are VARBINARY: byte-exact on every MySQL and MariaDB.
+  // A VARCHAR compares by its collation, and utf8mb4_bin is PAD SPACE on MySQL 8 and MariaDB alike
+  // ('bob' = 'bob '); the NO PAD binary collations are named differently on each
+  // (utf8mb4_0900_bin, utf8mb4_nopad_bin) and missing on MySQL 5.7. 4 bytes per character, as
+  // utf8mb4 reserves, so index sizes are as before; maxLength is still checked in characters.
   columnType(def) {
-    const types = { string: `VARCHAR(${def.maxLength ?? 191})`, text: 'MEDIUMTEXT', int: 'INT', bigint: 'BIGINT', bool: 'BOOLEAN', json: 'JSON', timestamp: 'DATETIME(3)' };
+    const types = { string: mysqlStringType(def), text: 'MEDIUMTEXT', int: 'INT', bigint: 'BIGINT', bool: 'BOOLEAN', json: 'JSON', timestamp: 'DATETIME(3)' };
     return types[def.type];
   },
   encode(def, value) {
@@ -136,6 +146,7 @@ export const mysqlDialect: Dialect = {
   },
   decode(def, value) {
     if (def.type === 'timestamp' && typeof value === 'string') return new Date(`${value.replace(' ', 'T')}Z`);
+    if (def.type === 'string' && Buffer.isBuffer(value)) return value.toString('utf8'); // VARBINARY
     return decodeCommon(def, value);
   },
   limit: (n) => String(n),
@@ -421,6 +432,14 @@ function createIndexSql(d: Dialect, table: AnyTable, fields: readonly string[], 
 
 export function addIndexSql(d: Dialect, table: AnyTable, fields: readonly string[], unique: boolean): Query {
   return { sql: createIndexSql(d, table, fields, unique), params: [], ddl: true };
+}
+
+/** MySQL: turns a table's 'string' columns created as VARCHAR (PAD SPACE) into VARBINARY, in place. */
+export function exactStringsSql(d: Dialect, table: AnyTable): Query[] {
+  const strings = fieldsOf(table).filter((f) => columnDef(table, f).type === 'string');
+  if (d.kind !== 'mysql' || strings.length === 0) return [];
+  const modify = strings.map((f) => `MODIFY ${columnSql(d, table, f)}`).join(', ');
+  return [{ sql: `ALTER TABLE ${d.quote(table.name)} ${modify}`, params: [], ddl: true }];
 }
 
 export function addColumnSql(d: Dialect, table: AnyTable, field: string): Query {

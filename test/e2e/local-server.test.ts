@@ -3,6 +3,7 @@
  * signed callbacks over HTTP, check the replies and the records in the database file.
  */
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import { mkdtempSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -109,6 +110,29 @@ describe('local server', () => {
     const get = await fetch(`${base}/record-upload`);
     assert.equal(get.status, 405);
     assert.equal(((await get.json()) as any).error.code, 'MethodNotAllowed');
+  });
+
+  it('answers only requests addressed to a loopback name (DNS rebinding), callbacks and FC API alike', async () => {
+    assert.match(banner, /answering Host: localhost, 127\.0\.0\.1, \[::1\]/);
+    assert.doesNotMatch(banner, /WARNING: HOST=/, 'HOST is loopback: no warning');
+    const port = new URL(base).port;
+    const ask = (host: string, path: string) =>
+      new Promise<{ status: number; body: any }>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, path, method: 'POST', headers: { host, 'content-type': 'application/json' }, setHost: false, agent: false }, (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+        });
+        req.on('error', reject);
+        req.end('{}');
+      });
+    const rebound = await ask(`attacker.example:${port}`, '/record-upload');
+    assert.equal(rebound.status, 421);
+    assert.equal(rebound.body.error.code, 'HostNotAllowed');
+    const fc = await ask(`attacker.example:${port}`, '/2023-03-30/functions/record-upload/invocations');
+    assert.deepEqual([fc.status, fc.body.Code], [421, 'HostNotAllowed']);
+    const local = await ask(`127.0.0.1:${port}`, '/record-upload');
+    assert.notEqual(local.status, 421, 'a loopback Host reaches the function');
   });
 
   it('refuses an oversized body before reading it', async () => {

@@ -20,8 +20,8 @@ import { runTask } from '../../shared/core/task.js';
 import { createFcApi } from '../../shared/runtime/fc-api.js';
 import { closeStores } from '../../shared/store/index.js';
 import type { Store } from '../../shared/store/types.js';
-import { testRuntime, uploadValues, type TestRuntime } from '../helpers/callbacks.js';
-import { eventually, freshDatabase, JOB_STORES, jobCallback, reqId } from './jobs-helpers.js';
+import { signedRequest, testRuntime, uploadValues, type TestRuntime } from '../helpers/callbacks.js';
+import { callbackBody, eventually, freshDatabase, JOB_STORES, jobCallback, reqId } from './jobs-helpers.js';
 
 const KEY = { accessKeyId: 'jobs-test-ak', accessKeySecret: 'jobs-test-secret' };
 const PLATFORM = { region: 'cn-test', accountId: '1234567890', credentials: KEY };
@@ -147,6 +147,35 @@ for (const backend of JOB_STORES) {
             { owner: 'ben', usedBytes: 70, objectCount: 1 },
           ],
         );
+      });
+
+      await t.test('usage-quota: one string, one identity: "bob", "bob ", "Bob" and NFC/NFD spellings are distinct owners; a lone surrogate is refused', async () => {
+        const put = async (owner: string, object: string, size: number, json = false) =>
+          send(jobCallback(usageQuota, uploadValues({ object, size, reqId: reqId(), 'x:owner': owner }), { json }), usageQuota);
+        const spellings = ['bob', 'bob ', 'Bob', 'bob\u00e9', 'bobe\u0301']; // é as NFC, then NFD
+        for (const [i, owner] of spellings.entries()) {
+          const response = await put(owner, `ident/${i}.bin`, 10 + i, i % 2 === 1);
+          assert.equal(response.status, 200, response.body.toString());
+          assert.deepEqual(pick(reply(response), 'owner', 'usedBytes'), { owner, usedBytes: 10 + i }, `${JSON.stringify(owner)} is charged alone`);
+        }
+        const store = await runtime.storeFor(usageQuota);
+        const rows = await read(store, (tx) => tx.find(owners, {}));
+        assert.deepEqual(
+          rows.filter((r) => spellings.includes(r.owner)).map((r) => [r.owner, r.usedBytes]).sort(),
+          spellings.map((owner, i) => [owner, 10 + i]).sort(),
+        );
+        for (const owner of ['bob\ud800', '\udc00bob']) {
+          const response = await put(owner, 'ident/lone.bin', 1, true);
+          assert.equal(response.status, 400, response.body.toString());
+          assert.equal(reply(response).error.code, 'MalformedBody');
+          assert.match(reply(response).error.message, /unpaired surrogate/);
+        }
+        // A form body: an encoded lone surrogate (%ED%A0%80) is refused, not decoded to U+FFFD.
+        const text = callbackBody(usageQuota, uploadValues({ object: 'ident/form.bin', size: 1, reqId: reqId(), 'x:owner': 'bobLONE' }));
+        assert.match(text, /bobLONE/);
+        const form = await send(signedRequest(text.replace('bobLONE', 'bob%ED%A0%80'), { path: `/${usageQuota.name}` }), usageQuota);
+        assert.equal(form.status, 400, form.body.toString());
+        assert.match(reply(form).error.message, /x:owner.*not UTF-8/);
       });
 
       await t.test('usage-quota: over quota is QuotaExceeded, yet counted and recorded; own quota rows win', async () => {

@@ -249,3 +249,25 @@ describe('decodeBody: json', () => {
     });
   });
 });
+
+describe('decodeBody: one string, one identity (no lossy decoding)', () => {
+  it('refuses unpaired surrogate escapes in JSON keys and values, at any depth', () => {
+    for (const body of ['{"owner":"bob\\ud800"}', '{"owner":"\\udc00bob"}', '{"x:owner\\ud800":"bob"}', '{"a":{"b":["x\\udbff"]}}', '{"owner":"\\ude00\\ud83d"}']) {
+      assert.throws(() => decode(JSON_TYPE, body), isCode('MalformedBody', /unpaired surrogate escape/, /no UTF-8 form/), body);
+    }
+  });
+  it('accepts a surrogate pair escape (an emoji) as the character it spells', () => {
+    assert.equal(plain(decode(JSON_TYPE, '{"owner":"\\ud83d\\ude00"}')).fields.owner, '😀');
+    assert.equal(decode(JSON_TYPE, '{"owner":"\\ud83d\\ude00"}').fields.owner, decode(JSON_TYPE, '{"owner":"😀"}').fields.owner);
+  });
+  it('refuses form escapes that are not UTF-8 (an encoded lone surrogate, a stray byte) instead of writing U+FFFD', () => {
+    assert.throws(() => decode(FORM, 'x:owner=bob%ED%A0%80'), isCode('MalformedBody', /field "x:owner" has percent-escapes that are not UTF-8/));
+    assert.throws(() => decode(FORM, 'object=a%FF'), isCode('MalformedBody', /field "object"/));
+    assert.throws(() => decode(FORM, 'obj%C0ect=a'), isCode('MalformedBody', /name has percent-escapes that are not UTF-8/));
+  });
+  it('keeps a real U+FFFD (escaped or raw) and invalid escapes as they are', () => {
+    assert.equal(decode(FORM, 'object=a%EF%BF%BD').fields.object, 'a\uFFFD');
+    assert.equal(decode(FORM, 'object=a\uFFFD%20b').fields.object, 'a\uFFFD b');
+    assert.equal(decode(FORM, 'object=a%zz').fields.object, 'a%zz');
+  });
+});

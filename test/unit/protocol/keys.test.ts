@@ -13,7 +13,7 @@ import {
   createKeyResolver,
   fetchPemOverHttps,
   loadTrustedKeysFile,
-  MAX_UNKNOWN_KEY_PATHS,
+  MAX_KEY_VERSION,
   PINNED_KEY_URL_PATH,
   pinnedPublicKey,
 } from '../../../shared/protocol/index.js';
@@ -45,8 +45,7 @@ describe('checkKeyUrl', () => {
     'http://gosspublic.alicdn.com/callback_pub_key_v1.pem',
     'https://gosspublic.alicdn.com/callback_pub_key_v1.pem',
     'https://gosspublic.alicdn.com/callback_pub_key_v2.pem',
-    'https://gosspublic.alicdn.com/callback_pub_key.pem',
-    'https://gosspublic.alicdn.com/callback_pub_key-2024_x.1.pem',
+    'https://gosspublic.alicdn.com/callback_pub_key_v99.pem',
   ];
   for (const url of allowed) {
     it(`allows ${url}`, () => {
@@ -99,6 +98,13 @@ describe('checkKeyUrl', () => {
     ['https://gosspublic.alicdn.com/callback_pub_key/../evil.pem', /path/],
     ['https://gosspublic.alicdn.com/other.pem', /path/],
     ['https://gosspublic.alicdn.com/callback_pub_key_v1.txt', /path/],
+    // Only OSS's key naming: invented names are refused without a fetch.
+    ['https://gosspublic.alicdn.com/callback_pub_key.pem', /OSS's key naming \/callback_pub_key_v<1-99>\.pem/],
+    ['https://gosspublic.alicdn.com/callback_pub_key-2024_x.1.pem', /key naming/],
+    ['https://gosspublic.alicdn.com/callback_pub_key_v0.pem', /key naming/],
+    ['https://gosspublic.alicdn.com/callback_pub_key_v01.pem', /key naming/],
+    ['https://gosspublic.alicdn.com/callback_pub_key_v100.pem', /key naming/],
+    ['https://gosspublic.alicdn.com/callback_pub_key_x1.pem', /key naming/],
     ['https://gosspublic.alicdn.com/dir/callback_pub_key_v1.pem', /path/],
     ['https://gosspublic.alicdn.com', /path/],
     ['https://gosspublic.alicdn.com/', /path/],
@@ -175,19 +181,43 @@ describe('createKeyResolver', () => {
     assert.equal(fetch.calls.length, 3);
   });
 
-  it('tries at most a handful of distinct unknown key paths per instance', async () => {
-    const fetch = fakeFetch(async () => {
-      throw new Error('HTTP status 404');
+  it('a stranger naming every invented key path cannot starve a real new one (per-path budget, no shared one)', async () => {
+    const published = new Map([['https://gosspublic.alicdn.com/callback_pub_key_v2.pem', DEV_PUBLIC_PEM]]);
+    const fetch = fakeFetch(async (url) => {
+      const pem = published.get(url);
+      if (pem === undefined) throw new Error('HTTP status 404');
+      return pem;
     });
     const resolver = createKeyResolver({ fetchPem: fetch.fetchPem });
-    for (let i = 0; i < MAX_UNKNOWN_KEY_PATHS; i++) {
-      await assert.rejects(resolver.resolve(`https://gosspublic.alicdn.com/callback_pub_key_x${i}.pem`), isCode('PublicKeyUnavailable'));
+    // Invented names outside OSS's naming are refused before any fetch…
+    for (let i = 0; i < 50; i++) {
+      await assert.rejects(resolver.resolve(`https://gosspublic.alicdn.com/callback_pub_key_x${i}.pem`), isCode('PublicKeyUrlForbidden'));
     }
-    await assert.rejects(
-      resolver.resolve('https://gosspublic.alicdn.com/callback_pub_key_one_more.pem'),
-      isCode('PublicKeyUnavailable', /already tried/),
-    );
-    assert.equal(fetch.calls.length, MAX_UNKNOWN_KEY_PATHS);
+    assert.equal(fetch.calls.length, 0);
+    // …and every invented version costs one fetch, then backs off on its own.
+    for (let v = 3; v <= MAX_KEY_VERSION; v++) {
+      await assert.rejects(resolver.resolve(`https://gosspublic.alicdn.com/callback_pub_key_v${v}.pem`), isCode('PublicKeyUnavailable', /HTTP status 404/));
+      await assert.rejects(resolver.resolve(`http://gosspublic.alicdn.com/callback_pub_key_v${v}.pem`), isCode('PublicKeyUnavailable', /HTTP status 404/));
+    }
+    assert.equal(fetch.calls.length, MAX_KEY_VERSION - 2, 'one fetch per invented version, none during its backoff');
+    // The real new key path is still fetched, and verifies.
+    const key = await resolver.resolve('https://gosspublic.alicdn.com/callback_pub_key_v2.pem');
+    assert.equal(key.asymmetricKeyType, 'rsa');
+    assert.equal(fetch.calls.at(-1), 'https://gosspublic.alicdn.com/callback_pub_key_v2.pem');
+  });
+
+  it('a key path a stranger named before OSS published it is fetched again after the backoff', async () => {
+    let published = false;
+    const fetch = fakeFetch(async () => {
+      if (!published) throw new Error('HTTP status 404');
+      return DEV_PUBLIC_PEM;
+    });
+    const resolver = createKeyResolver({ fetchPem: fetch.fetchPem, failureBackoffMs: 0 });
+    const url = 'https://gosspublic.alicdn.com/callback_pub_key_v3.pem';
+    await assert.rejects(resolver.resolve(url), isCode('PublicKeyUnavailable', /HTTP status 404/));
+    published = true;
+    assert.equal((await resolver.resolve(url)).asymmetricKeyType, 'rsa');
+    assert.equal(fetch.calls.length, 2);
   });
 
   it('concurrent resolves share the failure too', async () => {
