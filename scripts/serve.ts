@@ -12,6 +12,7 @@ import { createServer } from 'node:http';
 import { configFromEnv } from '../shared/core/config.js';
 import { createRuntime } from '../shared/core/pipeline.js';
 import { createFcApi } from '../shared/runtime/fc-api.js';
+import { storeCheck } from '../shared/runtime/health.js';
 import { createNodeListener } from '../shared/runtime/node.js';
 import { closeStores, storeLabel } from '../shared/store/index.js';
 import { loadAllFunctions, type LoadedFunction } from './functions.js';
@@ -27,7 +28,9 @@ const port = Number(process.env.PORT ?? 9000);
 const host = process.env.HOST ?? '127.0.0.1';
 const datastore = storeLabel(config.databaseUrl);
 
-const callbacks = createNodeListener({ jobs: functions.map((f) => f.job), runtime, health: () => ({ datastore, tasks: tasks.map((t) => t.name) }) });
+// GET /healthz: 200 when every check answers, 503 naming the one that does not (add an OSS check here).
+const checks = [storeCheck(config.databaseUrl)];
+const callbacks = createNodeListener({ jobs: functions.map((f) => f.job), runtime, checks, health: () => ({ datastore, tasks: tasks.map((t) => t.name) }) });
 // The FC invoke API needs this server's address for its defaults, so it is created once listening.
 let fcApi: ReturnType<typeof createFcApi> | undefined;
 const server = createServer((req, res) => {

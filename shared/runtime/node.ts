@@ -15,6 +15,7 @@ import type { Job } from '../core/job.js';
 import { handleCallback, type Runtime } from '../core/pipeline.js';
 import { CallbackError, errorReply, jsonReply } from '../protocol/index.js';
 import { headerMap, runtimeOrConfigError, toCallbackError } from './common.js';
+import { type HealthCheck, runHealthChecks, storeCheck } from './health.js';
 
 /** Reads the whole body, refusing early (without buffering it) when it exceeds `limit` bytes. */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
@@ -80,6 +81,8 @@ export interface LocalServerOptions {
   runtime: Runtime;
   /** Extra fields for `GET /healthz`. */
   health?: () => Record<string, unknown>;
+  /** What `GET /healthz` checks (health.ts); default: the datastore of `runtime.config.databaseUrl`. */
+  checks?: readonly HealthCheck[];
 }
 
 /** Finds the job for a raw path: `/<name>` or `/<name>/anything`. */
@@ -129,17 +132,20 @@ export function createJobListener(
 
 export function createNodeListener(options: LocalServerOptions): RequestListener {
   const jobs = new Map(options.jobs.map((job) => [job.name, job]));
+  const checks = options.checks ?? [storeCheck(options.runtime.config.databaseUrl)];
   return (req, res) => {
     const requestId = randomUUID();
     const target = req.url ?? '/';
     const path = target.split('?')[0] ?? '/';
     if (path === '/healthz') {
       req.resume();
-      sendResponse(
-        res,
-        req.method === 'GET' || req.method === 'HEAD'
-          ? jsonReply(200, { status: 'ok', functions: [...jobs.keys()], ...options.health?.() })
-          : errorReply(new CallbackError('MethodNotAllowed', '/healthz answers GET'), requestId),
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        sendResponse(res, errorReply(new CallbackError('MethodNotAllowed', '/healthz answers GET'), requestId));
+        return;
+      }
+      // 200 when every check passes, 503 when one is down (health.ts).
+      void runHealthChecks(checks).then((report) =>
+        sendResponse(res, jsonReply(report.status === 'ok' ? 200 : 503, { status: report.status, functions: [...jobs.keys()], ...options.health?.(), checks: report.checks })),
       );
       return;
     }
