@@ -60,7 +60,9 @@ export function functionBuildOptions(name: string): BuildOptions & { metafile: t
     target: 'node20',
     format: 'cjs',
     minify: true,
-    sourcemap: 'linked',
+    // No source map: Node reads one only with --enable-source-maps, which parses it at load and adds
+    // about 15% to a cold start (BENCHMARKS.md, "Source maps"); unused, it was 626 KB per function.
+    sourcemap: false,
     legalComments: 'linked',
     external: [...EXTERNAL, 'pg', 'mysql2', 'mysql2/*'],
     // import() of a CommonJS driver from a CommonJS bundle costs Node 20 ~25 ms more than require().

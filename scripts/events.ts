@@ -26,6 +26,8 @@ interface Sample {
 
 const keyUrl = Object.keys(JSON.parse(readFileSync(DEV_KEYS_FILE, 'utf8')) as object)[0]!;
 const privateKeyPem = readFileSync(join(DEV_KEYS_FILE, '..', 'dev-private.pem'), 'utf8');
+/** When the example events say FC received them (`time` and `timeEpoch` of requestContext). */
+export const EVENT_TIME = '2026-11-20T08:00:00Z';
 
 export async function writeEvents(name: string): Promise<string[]> {
   const dir = join(FUNCTIONS_DIR, name, 'events');
@@ -71,8 +73,9 @@ export async function writeEvents(name: string): Promise<string[]> {
           userAgent: 'aliyun-oss-callback',
         },
         requestId: `1-673d9aa5-${file.replace(/\W/g, '').slice(0, 24).padEnd(24, '0')}`,
-        time: '2026-11-20T08:00:00Z',
-        timeEpoch: '1794643200000',
+        // FC sends both; the function reads timeEpoch (stored as the record's received_at): keep them equal.
+        time: EVENT_TIME,
+        timeEpoch: String(Date.parse(EVENT_TIME)),
       },
     };
     writeFileSync(join(dir, file), `${JSON.stringify(event, null, 2)}\n`);

@@ -15,6 +15,7 @@ import { configFromEnv } from '../shared/core/config.js';
 import { createRuntime } from '../shared/core/pipeline.js';
 import { createFcApi } from '../shared/runtime/fc-api.js';
 import { allowedHostsFor, isLoopbackHost } from '../shared/runtime/host-check.js';
+import { storeCheck } from '../shared/runtime/health.js';
 import { createNodeListener } from '../shared/runtime/node.js';
 import { closeStores, storeLabel } from '../shared/store/index.js';
 import { loadAllFunctions, type LoadedFunction } from './functions.js';
@@ -31,7 +32,9 @@ const host = process.env.HOST ?? '127.0.0.1';
 const datastore = storeLabel(config.databaseUrl);
 const allowedHosts = allowedHostsFor(host, process.env.LOCAL_ALLOWED_HOSTS);
 
-const callbacks = createNodeListener({ jobs: functions.map((f) => f.job), runtime, allowedHosts, health: () => ({ datastore, tasks: tasks.map((t) => t.name) }) });
+// GET /healthz: 200 when every check answers, 503 naming the one that does not (add an OSS check here).
+const checks = [storeCheck(config.databaseUrl)];
+const callbacks = createNodeListener({ jobs: functions.map((f) => f.job), runtime, allowedHosts, checks, health: () => ({ datastore, tasks: tasks.map((t) => t.name) }) });
 // The FC invoke API needs this server's address for its defaults, so it is created once listening.
 let fcApi: ReturnType<typeof createFcApi> | undefined;
 const server = createServer((req, res) => {

@@ -143,6 +143,8 @@ function integerOption(name: string, value: string | undefined): number | undefi
 // ------------------------------------------------------------------------------ callback parameters
 
 let callback = fromFileOrValue(opts.callback);
+/** The callback parameter of --function, for a server at `origin` (unless --url says where). */
+let functionCallback: ((origin: string) => string) | undefined;
 if (opts.function) {
   if (callback) usage('give either --callback or --function, not both');
   const { loadFunction } = await import('./functions.js');
@@ -153,12 +155,15 @@ if (opts.function) {
     (opts.var ?? []).map((pair) => `x:${pair.split('=')[0]!.replace(/^x:/, '')}`),
     opts.json ? 'json' : 'form',
   );
-  const json = {
-    callbackUrl: opts.url ?? `http://127.0.0.1:${process.env.PORT ?? 9000}/${job.name}`,
-    callbackBody: body,
-    ...(opts.json ? { callbackBodyType: 'application/json' } : {}),
+  functionCallback = (origin) => {
+    const json = {
+      callbackUrl: opts.url ?? `${origin}/${job.name}`,
+      callbackBody: body,
+      ...(opts.json ? { callbackBodyType: 'application/json' } : {}),
+    };
+    return Buffer.from(JSON.stringify(json)).toString('base64'); // as an SDK sends it
   };
-  callback = Buffer.from(JSON.stringify(json)).toString('base64'); // as an SDK sends it
+  callback = functionCallback(`http://127.0.0.1:${process.env.PORT ?? 9000}`);
 }
 if (!callback) usage('no callback parameters: give --callback <x-oss-callback value> or --function <name>');
 if (!OPERATIONS.includes(opts.operation as Operation)) usage(`--operation must be one of ${OPERATIONS.join(', ')}`);
@@ -225,7 +230,11 @@ let result: UploadResult;
 try {
   if (opts.serve) {
     if (to) usage('give either --serve or --to, not both');
-    to = await startServer();
+    const served = await startServer();
+    // --function without --url: the callbackUrl is the started server's own (the one printed is
+    // the one used). Otherwise the given callbackUrl is kept and only the connection goes there.
+    if (functionCallback && !opts.url) callback = functionCallback(served);
+    else to = served;
   }
   result = await simulateUpload({
     callback,

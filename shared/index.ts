@@ -5,7 +5,7 @@ export { defineJob } from './core/job.js';
 export type { CallbackInfo, Job, JobContext, JsonObject, ObjectEventContext } from './core/job.js';
 export type { ObjectEventsSummary, OssObjectEvent } from './core/events.js';
 export { createHandler } from './runtime/handler.js';
-export { CallbackError } from './protocol/errors.js';
+export { CallbackError, configurationError } from './protocol/errors.js';
 export { oss } from './protocol/variables.js';
 export { defineTable, newId } from './store/index.js';
 export type { Store, Table, Tx } from './store/types.js';

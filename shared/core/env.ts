@@ -13,7 +13,7 @@
  * export). Names must not start with `FC_`: Function Compute reserves that prefix.
  */
 import * as v from 'valibot';
-import { CallbackError } from '../protocol/errors.js';
+import { configurationError } from '../protocol/errors.js';
 import { ConfigError } from './config.js';
 
 /** A schema for one variable: its raw value (`undefined` when unset or empty) → its typed value. */
@@ -133,7 +133,10 @@ function isHttpUrl(value: string): boolean {
   }
 }
 
-/** Reads and checks every variable of `entries` from `source`; throws a ConfigError naming each bad one. */
+/** Variables whose value is never repeated in a message (a reply or a log line). */
+const SECRET_NAME = /SECRET|PASSWORD|PASSWD|TOKEN|PRIVATE|CREDENTIAL|ACCESS_KEY|_KEY$/i;
+
+/** Reads and checks every variable of `entries` from `source`; throws a ConfigError naming each bad one (never a secret's value). */
 export function parseEnvConfig<E extends EnvEntries>(entries: E, source: NodeJS.ProcessEnv = process.env): EnvConfig<E> {
   const out: Record<string, unknown> = {};
   const problems: string[] = [];
@@ -144,7 +147,8 @@ export function parseEnvConfig<E extends EnvEntries>(entries: E, source: NodeJS.
     if (result.success) out[name] = result.output;
     else {
       const message = result.issues.map((issue) => issue.message).join('; ');
-      problems.push(raw === undefined || raw.trim() === '' ? `${name} ${message}` : `${name}=${JSON.stringify(raw)}: ${message}`);
+      const shown = SECRET_NAME.test(name) ? '(value hidden)' : JSON.stringify(raw);
+      problems.push(raw === undefined || raw.trim() === '' ? `${name} ${message}` : `${name}=${shown}: ${message}`);
     }
   }
   if (problems.length > 0) throw new ConfigError(problems.join('; '));
@@ -152,7 +156,7 @@ export function parseEnvConfig<E extends EnvEntries>(entries: E, source: NodeJS.
 }
 
 export interface EnvConfigReader<E extends EnvEntries> {
-  /** The configuration, read on the first call and kept; a mistake throws `Internal` "configuration error: …". */
+  /** The configuration, read on the first call and kept; a mistake throws `ConfigurationError` naming each bad variable. */
   (): EnvConfig<E>;
   /** The declared variables (for docs and tests). */
   readonly entries: E;
@@ -167,8 +171,7 @@ export function envConfig<E extends EnvEntries>(entries: E, source: () => NodeJS
     try {
       kept = parseEnvConfig(entries, source());
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      throw new CallbackError('Internal', `configuration error: ${message}`, { cause: error });
+      throw configurationError(error instanceof Error ? error.message : String(error), error);
     }
     return kept;
   }) as EnvConfigReader<E>;

@@ -7,7 +7,7 @@
  * `photos/2026/cat 1+2.jpg` → `photos/2026/cat%201%2B2.jpg`. A key with a `.` or `..` segment cannot
  * be addressed by a URL (clients resolve those segments, even percent-encoded), so it is refused.
  */
-import { CallbackError } from '../protocol/errors.js';
+import { configurationError } from '../protocol/errors.js';
 
 const DOT_SEGMENT = /(^|\/)\.{1,2}(\/|$)/;
 
@@ -32,7 +32,7 @@ export function encodeObjectKey(key: string): string {
  */
 export function publicBaseUrl(template: string, bucket: string, region: string | undefined, variable = 'the public base URL'): string {
   if (template.includes('{region}') && !region) {
-    throw new CallbackError('Internal', `configuration error: ${variable}=${template} needs the region, which is unknown here (FC_REGION is not set): set FC_REGION or a base URL without {region}`);
+    throw configurationError(`${variable}=${template} needs the region, which is unknown here (FC_REGION is not set): set FC_REGION or a base URL without {region}`);
   }
   return template.replace(/\{bucket\}/g, bucket).replace(/\{region\}/g, region ?? '').replace(/\/+$/, '');
 }

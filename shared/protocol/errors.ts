@@ -24,6 +24,7 @@ export const ERROR_STATUS = {
   BucketNotAllowed: 403,
   StoreUnavailable: 503,
   DeadlineExceeded: 504,
+  ConfigurationError: 500,
   Internal: 500,
 } as const;
 
@@ -53,4 +54,12 @@ export class CallbackError extends Error {
 
 export function isCallbackError(error: unknown): error is CallbackError {
   return error instanceof CallbackError;
+}
+
+/**
+ * `ConfigurationError` (500): the function is deployed with a setting it cannot use. `message` names
+ * the variable and the problem; it must never carry a secret (a password, a key): callers redact.
+ */
+export function configurationError(message: string, cause?: unknown): CallbackError {
+  return new CallbackError('ConfigurationError', message, { cause });
 }

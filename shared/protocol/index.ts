@@ -1,5 +1,5 @@
 /** The OSS upload-callback protocol core: signature, keys, body decoding, variables, replies. */
-export { CallbackError, ERROR_STATUS, isCallbackError } from './errors.js';
+export { CallbackError, configurationError, ERROR_STATUS, isCallbackError } from './errors.js';
 export type { CallbackErrorOptions, CoreErrorCode } from './errors.js';
 export { formDecode, percentDecodeBytes } from './path.js';
 export {

@@ -1,15 +1,17 @@
 /** Small helpers every runtime adapter shares: errors become replies, never exceptions. */
 import type { Runtime } from '../core/pipeline.js';
-import { CallbackError } from '../protocol/errors.js';
+import { CallbackError, configurationError } from '../protocol/errors.js';
 
-/** The process runtime, or `Internal` "configuration error: …" (e.g. a malformed OSS_CALLBACK_PATH_MAP). */
+/**
+ * The process runtime, or `ConfigurationError` naming the variable and the problem (e.g. a malformed
+ * OSS_CALLBACK_PATH_MAP). The core's messages name variables and their values, never a secret.
+ */
 export function runtimeOrConfigError(getRuntime: () => Runtime): Runtime {
   try {
     return getRuntime();
   } catch (error) {
-    throw new CallbackError('Internal', `configuration error: ${error instanceof Error ? error.message : String(error)}`, {
-      cause: error,
-    });
+    if (error instanceof CallbackError) throw error;
+    throw configurationError(error instanceof Error ? error.message : String(error), error);
   }
 }
 

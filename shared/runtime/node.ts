@@ -17,6 +17,7 @@ import { CallbackError, errorReply, jsonReply } from '../protocol/index.js';
 import { closeAfterReply, readLimitedBody } from './body-reader.js';
 import { hostCheck, LOOPBACK_HOST_NAMES } from './host-check.js';
 import { headerMap, runtimeOrConfigError, toCallbackError } from './common.js';
+import { type HealthCheck, runHealthChecks, storeCheck } from './health.js';
 
 /** How long a client may take to send its body: well inside OSS's 5 s callback budget. */
 export const DEFAULT_BODY_TIMEOUT_MS = 3000;
@@ -77,6 +78,8 @@ export interface LocalServerOptions {
   allowedHosts?: readonly string[];
   /** Extra fields for `GET /healthz`. */
   health?: () => Record<string, unknown>;
+  /** What `GET /healthz` checks (health.ts); default: the datastore of `runtime.config.databaseUrl`. */
+  checks?: readonly HealthCheck[];
 }
 
 /** Finds the job for a raw path: `/<name>` or `/<name>/anything`. */
@@ -130,6 +133,7 @@ export function createJobListener(
 export function createNodeListener(options: LocalServerOptions): RequestListener {
   const jobs = new Map(options.jobs.map((job) => [job.name, job]));
   const checkHost = hostCheck(options.allowedHosts ?? LOOPBACK_HOST_NAMES);
+  const checks = options.checks ?? [storeCheck(options.runtime.config.databaseUrl)];
   return (req, res) => {
     const requestId = randomUUID();
     const wrongHost = checkHost(req);
@@ -142,11 +146,13 @@ export function createNodeListener(options: LocalServerOptions): RequestListener
     const path = target.split('?')[0] ?? '/';
     if (path === '/healthz') {
       req.resume();
-      sendResponse(
-        res,
-        req.method === 'GET' || req.method === 'HEAD'
-          ? jsonReply(200, { status: 'ok', functions: [...jobs.keys()], ...options.health?.() })
-          : errorReply(new CallbackError('MethodNotAllowed', '/healthz answers GET'), requestId),
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        sendResponse(res, errorReply(new CallbackError('MethodNotAllowed', '/healthz answers GET'), requestId));
+        return;
+      }
+      // 200 when every check passes, 503 when one is down (health.ts).
+      void runHealthChecks(checks).then((report) =>
+        sendResponse(res, jsonReply(report.status === 'ok' ? 200 : 503, { status: report.status, functions: [...jobs.keys()], ...options.health?.(), checks: report.checks })),
       );
       return;
     }

@@ -57,6 +57,27 @@ export function networkReason(error: unknown, host: string, port: number, connec
   }
 }
 
+/** Event-loop utilization at or above which a connect timeout is put down to this process being overloaded. */
+export const OVERLOADED_UTILIZATION = 0.9;
+
+/**
+ * A connect-timeout `reason` told apart: when this process's event loop was busy (utilization since
+ * `since`, a `performance.eventLoopUtilization()` taken when the connect began) at least 90% of the
+ * time, the timeout says local overload, not "host down or firewalled": the connection's own events
+ * were waiting behind other work. Other reasons are returned unchanged.
+ */
+export function connectTimeoutReason(reason: string, since: EventLoopUtilization | undefined): string {
+  if (!since || !/^timed out connecting/.test(reason)) return reason;
+  const { utilization } = performance.eventLoopUtilization(since);
+  if (utilization < OVERLOADED_UTILIZATION) return reason;
+  return reason.replace(
+    / \(host down or firewalled\?\)$/,
+    ` while this process was busy ${Math.round(utilization * 100)}% of the time: local overload (too much concurrent work for this CPU), not a network fault; lower the load or raise connect_timeout_ms`,
+  );
+}
+
+type EventLoopUtilization = ReturnType<typeof performance.eventLoopUtilization>;
+
 export { raceAbort } from '../protocol/abort.js';
 
 /** Rejects with a StoreUnavailable (built by `onTimeout`) when `promise` takes longer than `ms`. */

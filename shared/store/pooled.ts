@@ -11,7 +11,7 @@
  * - deadlocks and serialization failures rerun the whole transaction function (up to 3 more times).
  */
 import { migrate as runMigrations, type MigrationHost } from './migrate.js';
-import { isUnavailable, raceAbort, unavailable, withTimeout } from './errors.js';
+import { connectTimeoutReason, isUnavailable, raceAbort, unavailable, withTimeout } from './errors.js';
 import { SqlTx, type Dialect, type Query, type Result, type Run } from './sql.js';
 import type { Store, Table, TransactionOptions, Tx } from './types.js';
 
@@ -258,6 +258,7 @@ export class PooledStore<C> implements Store {
     const { driver } = this;
     if (this.closed) throw unavailable(this.label, 'the store was closed');
     let abandoned = false;
+    const busySince = performance.eventLoopUtilization(); // tells a connect timeout under local overload apart
     const pending = driver.acquire();
     pending.then((conn) => abandoned && driver.release(conn), () => {});
     try {
@@ -271,7 +272,7 @@ export class PooledStore<C> implements Store {
     } catch (error) {
       abandoned = true;
       if (signal?.aborted || isUnavailable(error)) throw error;
-      throw unavailable(this.label, driver.describe(error), error, driver.password);
+      throw unavailable(this.label, connectTimeoutReason(driver.describe(error), busySince), error, driver.password);
     }
   }
 

@@ -60,6 +60,8 @@ describe('local server', () => {
     const health = (await response.json()) as any;
     assert.equal(health.status, 'ok');
     assert.ok(health.functions.includes('record-upload'), JSON.stringify(health.functions));
+    assert.equal(health.checks.store.status, 'ok', JSON.stringify(health));
+    assert.equal(health.checks.store.store, `sqlite:${dbFile}`);
   });
 
   it('records a signed form callback with an explicit Content-Length, then a duplicate', async () => {

@@ -150,6 +150,10 @@ describe('npm run simulate --serve: one command', () => {
     assert.equal(run.json.outcome, 'ok');
     assert.equal(JSON.parse(run.json.uploader.body).duplicate, false);
     assert.deepEqual(Object.keys(JSON.parse(readFileSync(keysFile, 'utf8'))), ['http://127.0.0.1/oss-callback-simulator-key.pem']);
+    // The callbackUrl it prints is the one it used: the started server's port, not 9000.
+    const url = new URL(run.json.attempts[0].url);
+    assert.equal(url.pathname, '/record-upload');
+    assert.notEqual(url.port, '9000', run.json.attempts[0].url);
   });
 
   it('--help says how, and that localhost is allowed unlike OSS', () => {

@@ -2,10 +2,18 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { loadAllFunctions } from '../../scripts/functions.js';
+import { existsSync } from 'node:fs';
+import { loadAllFunctions, loadFunction } from '../../scripts/functions.js';
 import { ERROR_STATUS } from '../../shared/protocol/errors.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+const scripts = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> }).scripts;
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+/** The command lines of the README's sh code blocks (comments dropped). */
+function shellLines(text: string): string[] {
+  return [...text.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((m) => m[1]!.split('\n')).map((line) => line.replace(/\s+#.*$/, '').trim()).filter((line) => line !== '' && !line.startsWith('#'));
+}
 
 describe('README', () => {
   it('shows the callback template of every callback function, exactly', async () => {
@@ -20,6 +28,39 @@ describe('README', () => {
     for (const [code, status] of Object.entries(ERROR_STATUS)) {
       assert.match(readme, new RegExp(`\\| \`${code}\` \\| ${status} \\|`), `README error table lacks ${code} ${status}`);
     }
+  });
+
+  it('"Two commands" shows exactly two: the local server and every test', () => {
+    const section = /## Two commands\n([\s\S]*?)\n## /.exec(readme)?.[1];
+    assert.ok(section, 'no "Two commands" section');
+    assert.deepEqual(shellLines(section), ['npm start', 'npm test']);
+  });
+
+  it('uses only npm scripts that exist', () => {
+    const used = new Set([...readme.matchAll(/npm run ([a-z][\w:-]*)/g)].map((m) => m[1]!));
+    assert.ok(used.has('simulate') && used.has('smoke'), [...used].join(', '));
+    for (const name of used) assert.ok(scripts[name], `README uses \`npm run ${name}\`, which package.json lacks`);
+  });
+
+  it('gives simulate commands that run as pasted: real --callback values, files that exist', async () => {
+    const commands = shellLines(readme).filter((line) => line.startsWith('npm run simulate'));
+    assert.ok(commands.length >= 5);
+    for (const command of commands) {
+      assert.doesNotMatch(command, /…|<|>/, `a placeholder in: ${command}`);
+      for (const [, option, value] of command.matchAll(/--(callback|callback-var|file) (\S+)/g)) {
+        if (value!.startsWith('@') || option === 'file') {
+          assert.ok(existsSync(`${ROOT}${value!.replace(/^@/, '')}`), `${command}: ${value} does not exist`);
+        } else {
+          assert.doesNotThrow(() => JSON.parse(Buffer.from(value!, 'base64').toString('utf8')), `${command}: --${option} is not base64 JSON`);
+        }
+      }
+    }
+    // The example callback is record-upload's template plus x:owner (what the README says it is).
+    const example = JSON.parse(readFileSync(`${ROOT}test/fixtures/simulator/callback.json`, 'utf8'));
+    const { job } = await loadFunction('record-upload');
+    assert.equal(example.callbackBody, `${job.template.form}&x:owner=\${x:owner}`);
+    const inline = /--callback (eyJ\S+)/.exec(readme)?.[1];
+    assert.deepEqual(JSON.parse(Buffer.from(inline!, 'base64').toString('utf8')), example);
   });
 
   it('documents every environment variable the shared code reads', () => {

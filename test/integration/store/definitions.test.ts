@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { closeStores, defineTable, getStore, newId, openStore, storeLabel, type ColumnDef } from '../../../shared/store/index.js';
+import { CallbackError } from '../../../shared/protocol/errors.js';
 import { columnName } from '../../../shared/store/table.js';
 
 const id = { type: 'string', maxLength: 36 } as const;
@@ -70,6 +71,26 @@ test('openStore rejects an unknown scheme and names the supported ones', async (
   await assert.rejects(openStore('callbacks.db'), /Unsupported database URL scheme/);
   await assert.rejects(openStore('postgres://localhost/x?pool_max=0'), /pool_max .* must be an integer >= 1/);
   await assert.rejects(openStore('mysql://localhost/x?sslmode=on'), /unknown URL parameter\(s\) sslmode/);
+});
+
+test('a DATABASE_URL it cannot use is a ConfigurationError naming DATABASE_URL and the problem, never the password', async () => {
+  const cases: [string, RegExp][] = [
+    ['mongodb://app:hunter2@db.internal/x', /^DATABASE_URL \(mongodb:\/\/app@db.internal\/x\): Unsupported database URL scheme "mongodb:"/],
+    ['postgres://app:hunter2@db.internal/x?pool_max=abc', /^DATABASE_URL \(postgres:\/\/app@db.internal\/x\): pool_max \(DATABASE_POOL_MAX\) must be an integer >= 1, got "abc"$/],
+    ['mysql://app:p%40hunter2@db.internal/x?connect_timeout_ms=-1', /^DATABASE_URL \(mysql:\/\/app@db.internal\/x\): connect_timeout_ms \(DATABASE_CONNECT_TIMEOUT_MS\) must be an integer >= 0/],
+    ['postgres://app:hunter2@[bad/x', /^DATABASE_URL \(postgres:\(unparseable URL\)\): is not a valid URL/],
+    ['mysql://app:hunter2@db.internal/x?hunter2=1', /^DATABASE_URL \(mysql:\/\/app@db.internal\/x\): mysql: unknown URL parameter\(s\) \*\*\*$/],
+  ];
+  for (const [url, message] of cases) {
+    await assert.rejects(openStore(url), (error: unknown) => {
+      assert.ok(error instanceof CallbackError, String(error));
+      assert.equal(error.code, 'ConfigurationError');
+      assert.equal(error.status, 500);
+      assert.match(error.message, message);
+      assert.doesNotMatch(error.message, /hunter2/);
+      return true;
+    });
+  }
 });
 
 test('getStore returns one store per URL until closeStores()', async () => {

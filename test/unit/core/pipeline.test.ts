@@ -228,6 +228,22 @@ describe('pipeline: every rejection is a JSON error with a stable code, and writ
     assert.equal(aborted, true);
   });
 
+  it('a DATABASE_URL the store cannot use → 500 ConfigurationError naming it, without the password', async () => {
+    const job = defineJob({ name: 'configured', payload: v.object({ bucket: oss.bucket }), async handle() {
+      return { ok: true };
+    } });
+    for (const [url, problem] of [
+      ['mongodb://app:hunter2@db.internal/uploads', /^DATABASE_URL \(mongodb:\/\/app@db.internal\/uploads\): Unsupported database URL scheme "mongodb:"/],
+      ['postgres://app:hunter2@db.internal/uploads?pool_max=abc', /^DATABASE_URL \(postgres:\/\/app@db.internal\/uploads\): pool_max \(DATABASE_POOL_MAX\) must be an integer >= 1, got "abc"/],
+    ] as const) {
+      const runtime = testRuntime({ databaseUrl: url });
+      const response = await handleCallback(job, signedRequest('bucket=examplebucket'), runtime);
+      expectError(response, 'ConfigurationError', 500, problem);
+      assert.doesNotMatch(response.body.toString(), /hunter2/);
+      assert.doesNotMatch(JSON.stringify(runtime.lines), /hunter2/);
+    }
+  });
+
   it('a job that throws unexpectedly → Internal, and the stack goes to the log only', async () => {
     const broken = defineJob({
       name: 'broken',

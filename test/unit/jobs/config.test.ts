@@ -56,7 +56,7 @@ describe('envConfig', () => {
     assert.match(problem(() => parseEnvConfig({ FC_THING: env.optional() }, {})), /reserves the FC_ prefix/);
   });
 
-  it('reads once and keeps the result; a bad configuration answers Internal "configuration error"', () => {
+  it('reads once and keeps the result; a bad configuration answers ConfigurationError naming the variable', () => {
     const source: NodeJS.ProcessEnv = { A_INT: '3' };
     const config = envConfig({ A_INT: env.integer({ default: 1, min: 1, max: 9 }) }, () => source);
     assert.equal(config().A_INT, 3);
@@ -71,9 +71,19 @@ describe('envConfig', () => {
       assert.fail('expected an error');
     } catch (error) {
       assert.ok(error instanceof CallbackError);
-      assert.equal(error.code, 'Internal');
-      assert.match(error.message, /^configuration error: A_INT="x": expected an integer from 1 to 9$/);
+      assert.equal(error.code, 'ConfigurationError');
+      assert.equal(error.status, 500);
+      assert.match(error.message, /^A_INT="x": expected an integer from 1 to 9$/);
     }
+  });
+
+  it('never repeats the value of a secret-looking variable', () => {
+    const problems = problem(() =>
+      parseEnvConfig({ UPLOAD_TOKEN_SECRET: env.string({ pattern: /^[0-9a-f]{64}$/, expected: '64 hex digits' }), DB_PASSWORD: env.integer({}) }, { UPLOAD_TOKEN_SECRET: 'hunter2-not-hex', DB_PASSWORD: 'pa55word' }),
+    );
+    assert.match(problems, /UPLOAD_TOKEN_SECRET=\(value hidden\): expected 64 hex digits/);
+    assert.match(problems, /DB_PASSWORD=\(value hidden\)/);
+    assert.doesNotMatch(problems, /hunter2|pa55word/);
   });
 });
 

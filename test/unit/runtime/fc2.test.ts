@@ -71,14 +71,15 @@ describe('FC 2.0 HTTP function', () => {
     assert.equal(json.error.code, 'BodyTooLarge');
   });
 
-  it('answers a configuration error as Internal, once', async () => {
+  it('answers a configuration error as ConfigurationError, once', async () => {
     const { resp, json } = await invoke({
       getRuntime: () => {
         throw new Error('OSS_CALLBACK_PATH_MAP rule "x" is not …');
       },
     });
     assert.equal(resp.statusCode, 500);
-    assert.match(json.error.message, /^configuration error: OSS_CALLBACK_PATH_MAP/);
+    assert.equal(json.error.code, 'ConfigurationError');
+    assert.match(json.error.message, /^OSS_CALLBACK_PATH_MAP rule "x"/);
   });
 });
 

@@ -1,0 +1,151 @@
+/**
+ * s.yaml as Serverless Devs reads it. `s deploy` parses s.yaml with `@serverless-devs/parse-spec`
+ * (its `${…}` compiler ends an expression at the first `}`, and `${env('X')}` without a default fails
+ * when X is unset), then hands each resource's `props` to its component. These tests run that same
+ * parser in a child process (as `s` does: its own process environment, a HOME of its own so no
+ * ~/.s/access.yaml or default-env.json is read), then check:
+ * - every fc3 resource's props validate against the fc3 component's JSON Schema
+ *   (test/fixtures/serverless-devs/fc3-schema.json, devsapp/fc3 src/schema.json; ajv, as the
+ *   Serverless Devs engine validates with);
+ * - every function folder under functions/ is deployed, from its own dist/<name>/;
+ * - the required settings have no default, so a missing one stops the deploy and is named;
+ * - one `npm ci && npm run build` per deploy: a project-level pre-deploy action, none per resource.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { Ajv } from 'ajv';
+import { functionNames } from '../../../scripts/functions.js';
+
+const ROOT = resolve(import.meta.dirname, '..', '..', '..');
+const S_YAML = join(ROOT, 's.yaml');
+const schema = JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', 'serverless-devs', 'fc3-schema.json'), 'utf8'));
+const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+
+/** The settings a deploy cannot do without: s.yaml gives them no default. */
+export const REQUIRED = ['OSS_ALLOWED_BUCKETS', 'DATABASE_URL'];
+const REQUIRED_VALUES: Record<string, string> = {
+  OSS_ALLOWED_BUCKETS: 'examplebucket',
+  DATABASE_URL: 'postgres://uploader:secret@pgm-example.pg.rds.aliyuncs.com:5432/uploads',
+};
+
+interface Step {
+  projectName: string;
+  component: string;
+  props: Record<string, unknown> & { functionName?: string; code?: unknown; environmentVariables?: Record<string, unknown> };
+  actions?: unknown;
+}
+interface Parsed {
+  steps: Step[];
+  actions: { value: string; hookType: string; level: string; path: string }[];
+}
+
+const home = mkdtempSync(join(tmpdir(), 's-home-'));
+after(() => rmSync(home, { recursive: true, force: true }));
+
+/** What `s <argv>` gets from parse-spec for s.yaml, in a process whose environment is exactly `env`. */
+function parse(argv: string[], env: Record<string, string>): { ok: true; parsed: Parsed } | { ok: false; error: string } {
+  const script = `
+    const ParseSpec = require('@serverless-devs/parse-spec').default;
+    const quiet = () => {};
+    const logger = { debug: quiet, info: quiet, warn: quiet, warnOnce: quiet, tips: quiet, write: quiet, error: quiet, log: quiet };
+    new ParseSpec(process.argv[1], { argv: JSON.parse(process.argv[2]), logger }).start().then(
+      (r) => process.stdout.write(JSON.stringify({ ok: true, parsed: { steps: r.steps.map((s) => ({ projectName: s.projectName, component: s.component, props: s.props, actions: s.actions })), actions: r.yaml.actions } })),
+      (e) => process.stdout.write(JSON.stringify({ ok: false, error: String(e && e.message) })),
+    );`;
+  const child = spawnSync(process.execPath, ['-e', script, S_YAML, JSON.stringify(argv)], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '', HOME: home, USERPROFILE: home, ...env },
+    timeout: 60_000,
+  });
+  assert.equal(child.status, 0, `parse-spec child failed: ${child.stderr}`);
+  return JSON.parse(child.stdout);
+}
+
+function parsed(argv: string[], env: Record<string, string> = REQUIRED_VALUES): Parsed {
+  const result = parse(argv, env);
+  assert.ok(result.ok, `Serverless Devs cannot parse s.yaml: ${result.ok ? '' : result.error}`);
+  return result.parsed;
+}
+
+describe('s.yaml, as Serverless Devs parses it', () => {
+  const full = parsed(['deploy']);
+  const fc3 = full.steps.filter((step) => step.component === 'fc3');
+
+  it('parses with only the required settings exported', () => {
+    assert.ok(fc3.length > 0);
+    for (const step of fc3) {
+      for (const [name, value] of Object.entries(step.props.environmentVariables ?? {})) {
+        assert.equal(typeof value, 'string', `${step.projectName}: ${name} is not a string`);
+        assert.doesNotMatch(String(value), /\$\{/, `${step.projectName}: ${name} was left uncompiled`);
+      }
+    }
+    const record = fc3.find((step) => step.props.functionName === 'record-upload');
+    assert.equal(record?.props.environmentVariables?.OSS_ALLOWED_BUCKETS, 'examplebucket');
+    assert.equal(record?.props.environmentVariables?.DATABASE_URL, REQUIRED_VALUES.DATABASE_URL);
+  });
+
+  it('validates every fc3 resource against the fc3 component schema', () => {
+    const validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
+    for (const step of fc3) {
+      assert.ok(validate(step.props), `${step.projectName}: ${JSON.stringify(validate.errors, null, 2)}`);
+    }
+    // The schema does reject what fc3 rejects (so the check above can fail).
+    assert.equal(validate({ ...fc3[0]!.props, memorySize: 'big' }), false);
+    assert.equal(validate({ region: 'cn-hangzhou', runtime: 'nodejs20' }), false, 'functionName is required');
+  });
+
+  it('deploys every function folder, from its own build output, with logs on', () => {
+    const deployed = new Map(fc3.map((step) => [step.props.functionName, step]));
+    for (const name of functionNames()) {
+      const step = deployed.get(name);
+      assert.ok(step, `functions/${name} has no fc3 resource with functionName: ${name} in s.yaml`);
+      assert.equal(step.props.code, `./dist/${name}`, `${step.projectName} must deploy ./dist/${name}`);
+      assert.equal(step.props.handler, 'index.handler');
+      assert.equal(step.props.logConfig, 'auto', `${step.projectName}: logs must be on by default`);
+    }
+    for (const name of deployed.keys()) assert.ok(functionNames().includes(name as string), `s.yaml deploys ${name}, which has no folder under functions/`);
+  });
+
+  it('stops the deploy, naming the setting, when a required setting is missing', () => {
+    for (const name of REQUIRED) {
+      const env = { ...REQUIRED_VALUES };
+      delete env[name];
+      const result = parse(['deploy'], env);
+      assert.equal(result.ok, false, `s.yaml parses without ${name}`);
+      assert.match(result.ok ? '' : result.error, new RegExp(`env\\('${name}'\\) not found`));
+      // An empty value counts as missing too (Serverless Devs' env() treats '' as unset).
+      const empty = parse(['deploy'], { ...REQUIRED_VALUES, [name]: '' });
+      assert.equal(empty.ok, false, `s.yaml parses with ${name}=''`);
+    }
+  });
+
+  it('passes optional values through unchanged, braces included', () => {
+    const custom = parsed(['deploy'], { ...REQUIRED_VALUES, IMAGE_PUBLIC_BASE_URL: 'https://{bucket}.img.example.com', FC_REGION: 'cn-shanghai' });
+    const image = custom.steps.find((step) => step.props.functionName === 'image-upload');
+    assert.equal(image?.props.environmentVariables?.IMAGE_PUBLIC_BASE_URL, 'https://{bucket}.img.example.com');
+    assert.ok(custom.steps.every((step) => step.props.region === 'cn-shanghai'));
+  });
+
+  it('installs and builds once per deploy: one project-level pre-deploy action, none per resource', () => {
+    const builds = full.actions.filter((action) => /npm ci/.test(action.value));
+    assert.deepEqual(
+      builds.map((action) => [action.hookType, action.level, action.value]),
+      [['pre', 'Global', 'npm ci && npm run build']],
+    );
+    for (const step of full.steps) assert.equal(step.actions, undefined, `${step.projectName} has its own actions: the build would run once per resource`);
+    // `s record_upload deploy` deploys that one function and still runs the build.
+    const one = parsed(['record_upload', 'deploy']);
+    assert.deepEqual(one.steps.map((step) => step.projectName), ['record_upload']);
+    assert.deepEqual(one.actions.map((action) => action.value), ['npm ci && npm run build']);
+  });
+
+  it('documents every setting it passes to the functions in the README', () => {
+    const names = new Set(fc3.flatMap((step) => Object.keys(step.props.environmentVariables ?? {})));
+    for (const name of names) assert.ok(readme.includes(`\`${name}\``), `README does not document ${name}`);
+  });
+});
