@@ -3,6 +3,7 @@
  * unreachable server, wrong database, connections that died while the instance was frozen.
  */
 import assert from 'node:assert/strict';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { openStore } from '../../../shared/store/index.js';
 import { dropTables, requireServer, startProxy, uniqueSuffix, withParams, type TestServer } from '../../helpers/stores.js';
@@ -44,14 +45,26 @@ export function serverSuite(suite: ServerSuite): void {
     await store.close();
   });
 
-  test(`${server.name}: a host that never answers is StoreUnavailable after the connect timeout`, async () => {
-    // 192.0.2.0/24 is reserved for documentation: packets there go nowhere (or fail at once).
-    const url = suite.unreachableUrl.replace('127.0.0.1:1', '192.0.2.1:9') + '?connect_timeout_ms=500';
+  test(`${server.name}: a server that accepts and never answers is StoreUnavailable after the connect timeout`, async () => {
+    // A loopback listener that accepts the connection and never says a word: the database's handshake never comes.
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    const url = suite.unreachableUrl.replace('127.0.0.1:1', `127.0.0.1:${port}`) + '?connect_timeout_ms=500';
     const store = await openStore(url);
     const started = Date.now();
-    await assert.rejects(store.transaction((tx) => tx.get(itemsTable('st_nowhere'), { key: 'x' })), isUnavailable);
-    assert.ok(Date.now() - started < 3000);
-    await store.close();
+    try {
+      await assert.rejects(store.transaction((tx) => tx.get(itemsTable('st_nowhere'), { key: 'x' })), isUnavailable);
+      assert.ok(Date.now() - started < 3000);
+    } finally {
+      await store.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
   });
 
   test(`${server.name}: an unknown database is StoreUnavailable naming it`, async (t) => {
