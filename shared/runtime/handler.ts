@@ -11,14 +11,17 @@
  *    struct (or an `InvalidEvent` reply for an event that is not an HTTP trigger event).
  *
  * The runtime (configuration, keys, store) is built from environment variables on the first
- * invocation and reused while the instance lives.
+ * invocation and reused while the instance lives. `createHttpHandler(fn)` is the same for a plain
+ * HTTP function (shared/core/http-function.ts): the same adapters, another server behind them.
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { HttpFunction } from '../core/http-function.js';
 import type { Job } from '../core/job.js';
 import { type Runtime, runtimeFromEnv } from '../core/pipeline.js';
-import { type AwsContext, type AwsHttpEvent, createAwsHandler, isAwsHttpEvent } from './aws.js';
-import { createFc2Handler, type Fc2Context, type Fc2Request, type Fc2Response, isFc2Response } from './fc2.js';
-import { createFc3Handler, type Fc3Context, type Fc3HttpResult } from './fc3.js';
+import { type AwsContext, type AwsHttpEvent, createAwsAdapter, isAwsHttpEvent } from './aws.js';
+import { httpServer, jobServer, type RequestServer } from './common.js';
+import { createFc2Adapter, type Fc2Context, type Fc2Request, type Fc2Response, isFc2Response } from './fc2.js';
+import { createFc3Adapter, type Fc3Context, type Fc3HttpResult } from './fc3.js';
 
 export type Fc3Handler = (event: unknown, context?: Fc3Context) => Promise<Fc3HttpResult>;
 
@@ -40,10 +43,19 @@ export function platformOf(first: unknown, second: unknown): Platform {
 }
 
 export function createHandler(job: Job, runtime?: () => Runtime): CallbackHandler {
-  const getRuntime = runtime ?? runtimeFromEnv;
-  const fc3 = createFc3Handler(job, getRuntime);
-  const fc2 = createFc2Handler(job, getRuntime);
-  const aws = createAwsHandler(job, getRuntime);
+  return createPlatformHandler(jobServer(job, runtime ?? runtimeFromEnv));
+}
+
+/** The handler of a plain HTTP function (defineHttpFunction): `export const handler = createHttpHandler(http)`. */
+export function createHttpHandler(fn: HttpFunction): CallbackHandler {
+  return createPlatformHandler(httpServer(fn));
+}
+
+/** One handler for every platform around a server (a job or a plain HTTP function). */
+export function createPlatformHandler(server: RequestServer): CallbackHandler {
+  const fc3 = createFc3Adapter(server);
+  const fc2 = createFc2Adapter(server);
+  const aws = createAwsAdapter(server);
   // `(first, ...rest)` keeps handler.length at 1: AWS Lambda's nodejs24.x runtime refuses handlers
   // that declare 3 parameters (it takes them for callback-style handlers).
   const handler = (first: unknown, ...rest: unknown[]): Promise<unknown> => {

@@ -11,10 +11,11 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { CallbackRequest, CallbackResponse } from '../core/http.js';
+import type { HttpFunction } from '../core/http-function.js';
 import type { Job } from '../core/job.js';
-import { handleCallback, type Runtime } from '../core/pipeline.js';
+import type { Runtime } from '../core/pipeline.js';
 import { CallbackError, errorReply, jsonReply } from '../protocol/index.js';
-import { headerMap, runtimeOrConfigError, toCallbackError } from './common.js';
+import { headerMap, httpServer, jobServer, type RequestServer, toCallbackError } from './common.js';
 
 /** Reads the whole body, refusing early (without buffering it) when it exceeds `limit` bytes. */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
@@ -77,6 +78,8 @@ export function sendResponse(res: ServerResponse, response: CallbackResponse): v
 
 export interface LocalServerOptions {
   jobs: readonly Job[];
+  /** Plain HTTP functions (defineHttpFunction), at `/<name>` like the jobs. */
+  http?: readonly HttpFunction[];
   runtime: Runtime;
   /** Extra fields for `GET /healthz`. */
   health?: () => Record<string, unknown>;
@@ -88,10 +91,9 @@ export function routeFor(jobs: ReadonlyMap<string, Job>, rawPath: string): Job |
   return jobs.get(name);
 }
 
-/** Reads the body, runs the callback through the core and answers; never throws. */
-async function serveJob(
-  job: Job,
-  getRuntime: () => Runtime,
+/** Reads the body, has the server answer the request (a callback through the core); never throws. */
+async function serveRequest(
+  server: RequestServer,
   req: IncomingMessage,
   res: ServerResponse,
   requestId: string,
@@ -101,9 +103,8 @@ async function serveJob(
   const id = facts.requestId ?? requestId;
   let response: CallbackResponse;
   try {
-    const runtime = runtimeOrConfigError(getRuntime);
-    const body = await readBody(req, runtime.config.maxBodyBytes);
-    response = await handleCallback(job, nodeToRequest(req, body, id, facts), runtime);
+    const body = await readBody(req, server.maxBodyBytes());
+    response = await server.serve(nodeToRequest(req, body, id, facts));
   } catch (error) {
     req.resume();
     response = errorReply(toCallbackError(error), id);
@@ -121,14 +122,19 @@ export function createJobListener(
   runtime: Runtime | (() => Runtime),
   describe?: (req: IncomingMessage) => RequestFacts,
 ): RequestListener {
-  const getRuntime = typeof runtime === 'function' ? runtime : () => runtime;
+  return createServerListener(jobServer(job, typeof runtime === 'function' ? runtime : () => runtime), describe);
+}
+
+/** A listener for any server (a job or a plain HTTP function) at any path. */
+export function createServerListener(server: RequestServer, describe?: (req: IncomingMessage) => RequestFacts): RequestListener {
   return (req, res) => {
-    void serveJob(job, getRuntime, req, res, randomUUID(), describe);
+    void serveRequest(server, req, res, randomUUID(), describe);
   };
 }
 
 export function createNodeListener(options: LocalServerOptions): RequestListener {
   const jobs = new Map(options.jobs.map((job) => [job.name, job]));
+  const plain = new Map((options.http ?? []).map((fn) => [fn.name, httpServer(fn)]));
   return (req, res) => {
     const requestId = randomUUID();
     const target = req.url ?? '/';
@@ -144,12 +150,13 @@ export function createNodeListener(options: LocalServerOptions): RequestListener
       return;
     }
     const job = routeFor(jobs, path);
-    if (!job) {
+    const fn = job ? undefined : plain.get(path.split('/')[1] ?? '');
+    if (!job && !fn) {
       req.resume();
-      const known = [...jobs.keys()].map((name) => `POST /${name}`).join(', ');
+      const known = [...jobs.keys(), ...plain.keys()].map((name) => `POST /${name}`).join(', ');
       sendResponse(res, errorReply(new CallbackError('NotFound', `no function at ${path}; this server has ${known}`), requestId));
       return;
     }
-    void serveJob(job, () => options.runtime, req, res, requestId);
+    void serveRequest(job ? jobServer(job, () => options.runtime) : fn!, req, res, requestId);
   };
 }
