@@ -88,6 +88,7 @@ export function applyLocalUploadDefaults(base: string, env: NodeJS.ProcessEnv = 
     notices.push(`UPLOAD_URL is not set: browsers upload to the local OSS emulator (${env.UPLOAD_URL.replace('{bucket}', env.UPLOAD_BUCKET)})`);
   }
   env.UPLOAD_CALLBACK_BASE_URL ||= base;
-  env.UPLOAD_ALLOWED_ORIGINS ||= base;
+  // The page's origin, whichever name the browser uses for this server.
+  env.UPLOAD_ALLOWED_ORIGINS ||= [...new Set([base, base.replace('//127.0.0.1:', '//localhost:')])].join(',');
   return notices;
 }

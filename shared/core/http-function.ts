@@ -66,18 +66,19 @@ export function defineHttpFunction(definition: HttpFunctionDefinition): HttpFunc
     throw new Error(`function name ${JSON.stringify(definition.name)} must be lower-case letters, digits and dashes`);
   }
   let logger: Logger | undefined;
+  const maxBodyBytes = definition.maxBodyBytes ?? DEFAULT_HTTP_MAX_BODY_BYTES;
   return {
     kind: 'http',
     name: definition.name,
     description: definition.description,
-    maxBodyBytes: definition.maxBodyBytes ?? DEFAULT_HTTP_MAX_BODY_BYTES,
+    maxBodyBytes,
     async serve(request, deps = {}) {
       const started = performance.now();
       const line: JsonObject = { function: definition.name, requestId: request.requestId, method: request.method };
       let response: HttpResponse;
       try {
-        if (request.body.length > this.maxBodyBytes) {
-          throw new CallbackError('BodyTooLarge', `the request body is ${request.body.length} bytes; ${definition.name} reads at most ${this.maxBodyBytes}`);
+        if (request.body.length > maxBodyBytes) {
+          throw new CallbackError('BodyTooLarge', `the request body is ${request.body.length} bytes; ${definition.name} reads at most ${maxBodyBytes}`);
         }
         response = await definition.handle(request, {
           requestId: request.requestId,

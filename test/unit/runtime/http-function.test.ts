@@ -71,10 +71,10 @@ describe('plain HTTP functions', () => {
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     try {
       const ok = await fetch(`${base}/echo-http/below`, { method: 'POST', body: 'abc' });
-      assert.deepEqual(await ok.json(), { method: 'POST', path: '/echo-http/below', body: 'abc', region: null });
+      assert.deepEqual((await ok.json()) as object, { method: 'POST', path: '/echo-http/below', body: 'abc', region: null });
       const missing = await fetch(`${base}/nothing`, { method: 'POST' });
       assert.equal(missing.status, 404);
-      assert.match((await missing.json()).error.message, /POST \/echo-http/);
+      assert.match(((await missing.json()) as { error: { message: string } }).error.message, /POST \/echo-http/);
     } finally {
       server.close();
     }
