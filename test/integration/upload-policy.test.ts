@@ -4,6 +4,7 @@
  * could try to get around), the upload token, CORS, and its refusals.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -247,6 +248,19 @@ describe('upload-policy', () => {
     await (handler as (a: unknown, b: unknown, c: unknown) => Promise<void>)(req, resp, CONTEXT);
     assert.equal(resp.statusCode, 200, resp.body?.toString());
     assert.match(JSON.parse(resp.body!.toString()).key, /^uploads\/bob\//);
+  });
+});
+
+describe('npm run invoke -- upload-policy', () => {
+  it('answers the shipped preflight event with the local defaults', () => {
+    const root = new URL('../../', import.meta.url).pathname;
+    const env: NodeJS.ProcessEnv = { ...process.env, OSS_CALLBACK_LOG: 'off', PORT: '9000' };
+    for (const name of MANAGED) delete env[name];
+    const stdout = execFileSync(process.execPath, ['--import', 'tsx', 'scripts/invoke.ts', 'upload-policy', 'functions/upload-policy/events/preflight.json'], { cwd: root, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const result = JSON.parse(stdout);
+    assert.equal(result.statusCode, 200);
+    assert.equal(result.headers['access-control-allow-origin'], 'http://127.0.0.1:9000');
+    assert.equal(result.headers['access-control-allow-methods'], 'POST, OPTIONS');
   });
 });
 
