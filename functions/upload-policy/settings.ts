@@ -22,7 +22,7 @@ export const config = envConfig({
   /** The jobs a policy may be issued for; empty = every callback job. */
   UPLOAD_JOBS: env.list({ default: [] }),
   /** `<base>/<job>` is each job's callback URL (or `{job}` in it is replaced). */
-  UPLOAD_CALLBACK_BASE_URL: env.optional(),
+  UPLOAD_CALLBACK_BASE_URL: env.optional({ pattern: /^https?:\/\/[^\s?#]+$/, expected: 'an http(s) URL without a query' }),
   /** `job=url,job=url`: per-job callback URLs (FC trigger URLs differ per function); wins over the base. */
   UPLOAD_CALLBACK_URLS: env.list({ default: [] }),
   UPLOAD_ALLOWED_ORIGINS: env.list({ default: [] }),

@@ -226,6 +226,7 @@ describe('upload-policy', () => {
       [{ UPLOAD_JWKS_URL: 'https://idp.example.com/jwks.json' }, /set exactly one of UPLOAD_JWT_SECRET/],
       [{ UPLOAD_POLICY_TTL_S: '3600' }, /UPLOAD_POLICY_TTL_S="3600": expected an integer from 60 to 900/],
       [{ UPLOAD_CALLBACK_BASE_URL: '' }, /no callback URL for/],
+      [{ UPLOAD_CALLBACK_BASE_URL: 'cb.example.com' }, /UPLOAD_CALLBACK_BASE_URL="cb.example.com": expected an http\(s\) URL/],
     ];
     for (const [extra, message] of cases) {
       setEnv(extra);
