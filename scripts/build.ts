@@ -19,6 +19,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type BuildOptions, type Metafile } from 'esbuild';
 import { FUNCTIONS_DIR, functionNames } from './functions.js';
+import { writeUploadJobs } from './upload-jobs.js';
 
 export const DIST_DIR = resolve(import.meta.dirname, '..', 'dist');
 const require = createRequire(import.meta.url);
@@ -122,5 +123,6 @@ function buildDrivers(options: { quiet?: boolean }): Promise<void> {
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const requested = process.argv.slice(2);
   const names = requested.length > 0 ? requested : functionNames();
+  if (names.includes('upload-policy')) await writeUploadJobs(); // the jobs' current templates
   for (const name of names) await buildFunction(name);
 }

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { closeStores } from '../shared/store/index.js';
 import { loadAnyFunction } from './functions.js';
-import { applyLocalDefaults, applyLocalPlatformDefaults } from './local-env.js';
+import { applyLocalDefaults, applyLocalPlatformDefaults, applyLocalUploadDefaults } from './local-env.js';
 
 const [name, eventFile] = process.argv.slice(2);
 if (!name || !eventFile) {
@@ -20,7 +20,8 @@ if (!name || !eventFile) {
   process.exit(2);
 }
 process.env.OSS_CALLBACK_LOG ??= 'stderr';
-for (const notice of [...applyLocalDefaults(), ...applyLocalPlatformDefaults()]) process.stderr.write(`notice: ${notice}\n`);
+const localBase = `http://127.0.0.1:${process.env.PORT || 9000}`; // as if served by npm start
+for (const notice of [...applyLocalDefaults(), ...applyLocalPlatformDefaults(), ...applyLocalUploadDefaults(localBase)]) process.stderr.write(`notice: ${notice}\n`);
 
 const fn = await loadAnyFunction(name);
 const event = readFileSync(eventFile);

@@ -59,3 +59,36 @@ export function applyLocalFcApiDefaults(base: string, env: NodeJS.ProcessEnv = p
   }
   return { notices, credentials: { accessKeyId, accessKeySecret, ...(securityToken ? { securityToken } : {}) } };
 }
+
+/** The local OSS emulator's address (path-style `/<bucket>/<key>`), where the demo page uploads. */
+export const LOCAL_OSS_URL = 'http://127.0.0.1:9001';
+/** Development-only secrets: known to everyone, so never use them anywhere but on this machine. */
+export const LOCAL_UPLOAD_DEV_SECRETS = {
+  jwt: 'local-dev-upload-jwt-secret--not-for-production',
+  token: 'local-dev-upload-token-secret--not-for-production',
+};
+
+/**
+ * upload-policy and the demo page under `npm start`: the dev sign-in secret, the upload token secret,
+ * a bucket, the emulator's URL, this server as the callback base and as the allowed origin.
+ */
+export function applyLocalUploadDefaults(base: string, env: NodeJS.ProcessEnv = process.env): string[] {
+  const notices: string[] = [];
+  if (!env.UPLOAD_JWT_SECRET?.trim() && !env.UPLOAD_JWKS_URL?.trim()) {
+    env.UPLOAD_JWT_SECRET = LOCAL_UPLOAD_DEV_SECRETS.jwt;
+    notices.push('UPLOAD_JWT_SECRET is not set: upload-policy accepts development sign-in tokens (POST /dev/token) signed with a well-known secret');
+  }
+  if (!env.UPLOAD_TOKEN_SECRET?.trim()) {
+    env.UPLOAD_TOKEN_SECRET = LOCAL_UPLOAD_DEV_SECRETS.token;
+    notices.push('UPLOAD_TOKEN_SECRET is not set: upload tokens are signed with a well-known development secret');
+  }
+  if (!env.UPLOAD_BUCKET?.trim()) env.UPLOAD_BUCKET = 'local-bucket';
+  if (!env.UPLOAD_URL?.trim()) {
+    env.UPLOAD_URL = `${env.LOCAL_OSS_URL?.trim() || LOCAL_OSS_URL}/{bucket}`;
+    notices.push(`UPLOAD_URL is not set: browsers upload to the local OSS emulator (${env.UPLOAD_URL.replace('{bucket}', env.UPLOAD_BUCKET)})`);
+  }
+  env.UPLOAD_CALLBACK_BASE_URL ||= base;
+  // The page's origin, whichever name the browser uses for this server.
+  env.UPLOAD_ALLOWED_ORIGINS ||= [...new Set([base, base.replace('//127.0.0.1:', '//localhost:')])].join(',');
+  return notices;
+}

@@ -1,6 +1,7 @@
 /**
  * `npm start`: the local server. Every OSS callback function under functions/ at `POST /<name>` (and
- * any path below it), `GET /healthz`, on PORT (default 9000), HOST (default 127.0.0.1).
+ * any path below it), every plain HTTP function (upload-policy) at `/<name>`, `GET /healthz`, and the
+ * direct-upload demo page at `GET /` (scripts/demo.ts), on PORT (default 9000), HOST (default 127.0.0.1).
  * Only requests whose Host names this machine's loopback, HOST or LOCAL_ALLOWED_HOSTS are answered
  * (421 HostNotAllowed otherwise: DNS rebinding), and a HOST that is not loopback is warned about.
  * The datastore is DATABASE_URL (default: the embedded SQLite file .data/callbacks.db).
@@ -14,12 +15,13 @@ import { createServer } from 'node:http';
 import { configFromEnv } from '../shared/core/config.js';
 import { createRuntime } from '../shared/core/pipeline.js';
 import { createFcApi } from '../shared/runtime/fc-api.js';
-import { allowedHostsFor, isLoopbackHost } from '../shared/runtime/host-check.js';
+import { allowedHostsFor, hostCheck, isLoopbackHost } from '../shared/runtime/host-check.js';
 import { storeCheck } from '../shared/runtime/health.js';
 import { createNodeListener } from '../shared/runtime/node.js';
 import { closeStores, storeLabel } from '../shared/store/index.js';
-import { loadAllFunctions, type LoadedFunction } from './functions.js';
-import { applyLocalDefaults, applyLocalFcApiDefaults, applyLocalPlatformDefaults } from './local-env.js';
+import { createDemo } from './demo.js';
+import { loadAllFunctions, type LoadedFunction, type LoadedHttpFunction } from './functions.js';
+import { applyLocalDefaults, applyLocalFcApiDefaults, applyLocalPlatformDefaults, applyLocalUploadDefaults } from './local-env.js';
 
 const notices = [...applyLocalDefaults(), ...applyLocalPlatformDefaults()];
 const config = configFromEnv();
@@ -27,6 +29,7 @@ const runtime = createRuntime(config);
 const all = await loadAllFunctions();
 const functions = all.filter((fn): fn is LoadedFunction => fn.kind === 'callback');
 const tasks = all.filter((fn) => fn.kind === 'task');
+const plain = all.filter((fn): fn is LoadedHttpFunction => fn.kind === 'http');
 const port = Number(process.env.PORT ?? 9000);
 const host = process.env.HOST ?? '127.0.0.1';
 const datastore = storeLabel(config.databaseUrl);
@@ -34,11 +37,20 @@ const allowedHosts = allowedHostsFor(host, process.env.LOCAL_ALLOWED_HOSTS);
 
 // GET /healthz: 200 when every check answers, 503 naming the one that does not (add an OSS check here).
 const checks = [storeCheck(config.databaseUrl)];
-const callbacks = createNodeListener({ jobs: functions.map((f) => f.job), runtime, allowedHosts, checks, health: () => ({ datastore, tasks: tasks.map((t) => t.name) }) });
+const demo = createDemo({ jobs: functions.map((f) => f.job), runtime });
+const callbacks = createNodeListener({ jobs: functions.map((f) => f.job), http: plain.map((f) => f.http), runtime, allowedHosts, checks, health: () => ({ datastore, tasks: tasks.map((t) => t.name) }) });
 // The FC invoke API needs this server's address for its defaults, so it is created once listening.
 let fcApi: ReturnType<typeof createFcApi> | undefined;
+const wrongHost = hostCheck(allowedHosts);
 const server = createServer((req, res) => {
-  if (!fcApi?.handle(req, res)) callbacks(req, res);
+  if (fcApi?.handle(req, res)) return;
+  // The demo mints development sign-in tokens: a request to a Host this server does not answer to
+  // (a DNS-rebinding page) goes to the callbacks listener, which answers 421 HostNotAllowed.
+  if (wrongHost(req)) return callbacks(req, res);
+  demo.handle(req, res).then(
+    (done) => done || callbacks(req, res),
+    () => callbacks(req, res),
+  );
 });
 // OSS keeps no connection open for long; these keep a local server well-behaved under load tests.
 server.keepAliveTimeout = 5000;
@@ -51,10 +63,14 @@ server.listen(port, host, () => {
   out.write(`OSS callback functions listening on ${base}\n`);
   out.write(`datastore: ${datastore}\n`);
   for (const f of functions) out.write(`  POST ${base}/${f.name}  (${f.job.description ?? f.name})\n`);
+  for (const f of plain) out.write(`  POST ${base}/${f.name}  (${f.http.description ?? f.name})\n`);
   out.write(`  GET  ${base}/healthz\n`);
+  out.write(`  GET  ${base}/  (direct-upload demo page; POST /dev/token, GET /dev/records: local only)\n`);
   // Hand-offs call this server by a name it answers to (0.0.0.0 is not one: see host-check.ts).
   const wildcard = host === '0.0.0.0' || host === '::' || host === '';
-  const local = applyLocalFcApiDefaults(wildcard ? base.replace(/^http:\/\/[^/]+:/, `http://${host === '::' ? '[::1]' : '127.0.0.1'}:`) : base);
+  const reachable = wildcard ? base.replace(/^http:\/\/[^/]+:/, `http://${host === '::' ? '[::1]' : '127.0.0.1'}:`) : base;
+  const local = applyLocalFcApiDefaults(reachable);
+  local.notices.push(...applyLocalUploadDefaults(reachable));
   const platform = { accountId: process.env.FC_ACCOUNT_ID!, region: process.env.FC_REGION! };
   fcApi = createFcApi({ functions: new Map(all.map((f) => [f.name, f.handler])), credentials: local.credentials, ...platform, log: runtime.log, allowedHosts });
   out.write(`FC invoke API (signed with ${local.credentials.accessKeyId}), any local function:\n`);

@@ -1,10 +1,16 @@
 /**
  * `npm run template -- <function-name> [callback-url] [--json]`: prints the callback parameter an
  * uploader should send for that function: the callback JSON and its base64 (`x-oss-callback`).
+ * `npm run template -- --upload-jobs` writes functions/upload-policy/jobs.json (every job's template).
  */
 import { loadFunction } from './functions.js';
+import { writeUploadJobs } from './upload-jobs.js';
 
 const args = process.argv.slice(2);
+if (args.includes('--upload-jobs')) {
+  process.stdout.write(`wrote ${await writeUploadJobs()}\n`);
+  process.exit(0);
+}
 const json = args.includes('--json');
 const [name, url] = args.filter((a) => !a.startsWith('--'));
 if (!name) {

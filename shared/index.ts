@@ -15,3 +15,8 @@ export { env, envConfig } from './core/env.js';
 export { createTaskHandler, defineTask } from './core/task.js';
 export type { Task, TaskContext } from './core/task.js';
 export type { PlatformContext } from './core/platform.js';
+// Plain HTTP functions (an application's own API, e.g. upload-policy), on the same adapters.
+export { defineHttpFunction } from './core/http-function.js';
+export type { HttpContext, HttpFunction, HttpRequest, HttpResponse } from './core/http-function.js';
+export { createHttpHandler } from './runtime/handler.js';
+export { errorReply, jsonReply } from './protocol/reply.js';

@@ -34,9 +34,9 @@ import type { CallbackResponse } from '../core/http.js';
 import type { Job } from '../core/job.js';
 import type { Runtime } from '../core/pipeline.js';
 import { errorReply } from '../protocol/reply.js';
-import { toCallbackError } from './common.js';
+import { jobServer, type RequestServer, toCallbackError } from './common.js';
 import { queryCandidates } from './fc3.js';
-import { createJobListener, type RequestFacts } from './node.js';
+import { createServerListener, type RequestFacts } from './node.js';
 
 export type { Context as AwsContext } from 'aws-lambda';
 export type AwsHttpEvent = APIGatewayProxyEvent | APIGatewayProxyEventV2;
@@ -117,6 +117,11 @@ interface WithApiGateway {
 }
 
 export function createAwsHandler(job: Job, getRuntime: () => Runtime) {
+  return createAwsAdapter(jobServer(job, getRuntime));
+}
+
+/** The AWS Lambda handler for any server (a job or a plain HTTP function). */
+export function createAwsAdapter(server: RequestServer) {
   let handle: ServerlessHandler | undefined;
   const describe = (req: IncomingMessage): RequestFacts => {
     const { event, context } = (req as IncomingMessage & WithApiGateway).apiGateway ?? {};
@@ -125,7 +130,7 @@ export function createAwsHandler(job: Job, getRuntime: () => Runtime) {
   const load = async (): Promise<ServerlessHandler> => {
     const { default: serverless } = await import('serverless-http');
     // binary: false — our replies are JSON text; never base64 them (BINARY_CONTENT_TYPES is ignored).
-    return serverless(createJobListener(job, getRuntime, describe), { binary: false }) as ServerlessHandler;
+    return serverless(createServerListener(server, describe), { binary: false }) as ServerlessHandler;
   };
   return async (event: AwsHttpEvent, context?: AwsContext): Promise<AwsHttpResult> => {
     const requestId = context?.awsRequestId ?? event.requestContext?.requestId ?? 'unknown';

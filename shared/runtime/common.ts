@@ -1,6 +1,38 @@
-/** Small helpers every runtime adapter shares: errors become replies, never exceptions. */
-import type { Runtime } from '../core/pipeline.js';
+/**
+ * Small helpers every runtime adapter shares: errors become replies, never exceptions; and the one
+ * thing an adapter drives, a `RequestServer`: an OSS callback job (`jobServer`) or a plain HTTP
+ * function (`httpServer`). Each adapter only turns its platform's event into a request and the
+ * response back into its platform's result.
+ */
+import type { CallbackRequest, CallbackResponse } from '../core/http.js';
+import type { HttpFunction } from '../core/http-function.js';
+import type { Job } from '../core/job.js';
+import { handleCallback, type Runtime } from '../core/pipeline.js';
 import { CallbackError, configurationError } from '../protocol/errors.js';
+
+/** What the adapters serve: read at most `maxBodyBytes()` of body, then `serve` the request. */
+export interface RequestServer {
+  /** The largest body to read; throws a configuration error as a CallbackError. */
+  maxBodyBytes(): number;
+  /** How long a client may take to send the body (default: the adapter's). */
+  bodyTimeoutMs?(): number | undefined;
+  /** Answers one request; may throw (the adapter then answers with an error reply). */
+  serve(request: CallbackRequest): Promise<CallbackResponse>;
+}
+
+/** An OSS callback job, with the process runtime (configuration, keys, store). */
+export function jobServer(job: Job, getRuntime: () => Runtime): RequestServer {
+  return {
+    maxBodyBytes: () => runtimeOrConfigError(getRuntime).config.maxBodyBytes,
+    bodyTimeoutMs: () => runtimeOrConfigError(getRuntime).config.bodyTimeoutMs,
+    serve: (request) => handleCallback(job, request, runtimeOrConfigError(getRuntime)),
+  };
+}
+
+/** A plain HTTP function (defineHttpFunction). */
+export function httpServer(fn: HttpFunction): RequestServer {
+  return { maxBodyBytes: () => fn.maxBodyBytes, serve: (request) => fn.serve(request) };
+}
 
 /**
  * The process runtime, or `ConfigurationError` naming the variable and the problem (e.g. a malformed

@@ -17,10 +17,10 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { CallbackRequest, CallbackResponse } from '../core/http.js';
 import type { Job } from '../core/job.js';
-import { handleCallback, type Runtime } from '../core/pipeline.js';
+import type { Runtime } from '../core/pipeline.js';
 import { platformFromFcContext } from '../core/platform.js';
 import { errorReply } from '../protocol/reply.js';
-import { headerMap, runtimeOrConfigError, toCallbackError } from './common.js';
+import { headerMap, jobServer, type RequestServer, toCallbackError } from './common.js';
 import { queryCandidates } from './fc3.js';
 import { readBody } from './node.js';
 
@@ -106,14 +106,18 @@ export function sendFc2(resp: Fc2Response, response: CallbackResponse): void {
 
 /** The FC 2.0 HTTP handler for one job: read body, read target and headers, reply through `resp`. */
 export function createFc2Handler(job: Job, getRuntime: () => Runtime) {
+  return createFc2Adapter(jobServer(job, getRuntime));
+}
+
+/** The FC 2.0 HTTP handler for any server (a job or a plain HTTP function). */
+export function createFc2Adapter(server: RequestServer) {
   return async (req: Fc2Request, resp: Fc2Response, context?: Fc2Context): Promise<void> => {
     const receivedAt = Date.now();
     const requestId = context?.requestId ?? randomUUID();
     let response: CallbackResponse;
     try {
-      const runtime = runtimeOrConfigError(getRuntime);
-      const body = await fc2Body(req, runtime.config.maxBodyBytes);
-      response = await handleCallback(job, fc2ToRequest(req, body, { ...context, requestId }, receivedAt), runtime);
+      const body = await fc2Body(req, server.maxBodyBytes());
+      response = await server.serve(fc2ToRequest(req, body, { ...context, requestId }, receivedAt));
     } catch (error) {
       response = errorReply(toCallbackError(error), requestId);
     }

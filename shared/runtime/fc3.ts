@@ -16,11 +16,11 @@
 import { randomUUID } from 'node:crypto';
 import type { CallbackRequest, CallbackResponse } from '../core/http.js';
 import type { Job } from '../core/job.js';
-import { handleCallback, type Runtime } from '../core/pipeline.js';
+import type { Runtime } from '../core/pipeline.js';
 import { platformFromFcContext } from '../core/platform.js';
 import { CallbackError } from '../protocol/errors.js';
 import { errorReply } from '../protocol/reply.js';
-import { headerMap, runtimeOrConfigError, toCallbackError } from './common.js';
+import { headerMap, jobServer, type RequestServer, toCallbackError } from './common.js';
 
 export interface Fc3HttpEvent {
   version?: string;
@@ -165,6 +165,11 @@ export function responseToFc3(response: CallbackResponse): Fc3HttpResult {
 
 /** The FC 3.0 event handler for one job: parse the event, run the core, return the response struct. */
 export function createFc3Handler(job: Job, getRuntime: () => Runtime) {
+  return createFc3Adapter(jobServer(job, getRuntime));
+}
+
+/** The FC 3.0 event handler for any server (a job or a plain HTTP function). */
+export function createFc3Adapter(server: RequestServer) {
   return async (event: unknown, context?: Fc3Context): Promise<Fc3HttpResult> => {
     let request: CallbackRequest;
     try {
@@ -173,7 +178,7 @@ export function createFc3Handler(job: Job, getRuntime: () => Runtime) {
       return responseToFc3(errorReply(toCallbackError(caught, 'InvalidEvent'), context?.requestId ?? 'unknown'));
     }
     try {
-      return responseToFc3(await handleCallback(job, request, runtimeOrConfigError(getRuntime)));
+      return responseToFc3(await server.serve(request));
     } catch (caught) {
       return responseToFc3(errorReply(toCallbackError(caught), request.requestId));
     }

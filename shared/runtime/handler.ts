@@ -16,17 +16,19 @@
  *    struct (or an `InvalidEvent` reply for an event that is not an HTTP trigger event).
  *
  * The runtime (configuration, keys, store) is built from environment variables on the first
- * invocation and reused while the instance lives.
+ * invocation and reused while the instance lives. `createHttpHandler(fn)` is the same for a plain
+ * HTTP function (shared/core/http-function.ts): the same adapters, another server behind them.
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { handleObjectEvents, type ObjectEventsSummary } from '../core/events.js';
+import type { HttpFunction } from '../core/http-function.js';
 import type { Job } from '../core/job.js';
 import { type Runtime, runtimeFromEnv } from '../core/pipeline.js';
 import { platformFromFcContext } from '../core/platform.js';
-import { type AwsContext, type AwsHttpEvent, createAwsHandler, isAwsHttpEvent } from './aws.js';
-import { runtimeOrConfigError, toCallbackError } from './common.js';
-import { createFc2Handler, type Fc2Context, type Fc2Request, type Fc2Response, isFc2Response } from './fc2.js';
-import { createFc3Handler, type Fc3Context, type Fc3HttpResult } from './fc3.js';
+import { type AwsContext, type AwsHttpEvent, createAwsAdapter, isAwsHttpEvent } from './aws.js';
+import { httpServer, jobServer, type RequestServer, runtimeOrConfigError, toCallbackError } from './common.js';
+import { createFc2Adapter, type Fc2Context, type Fc2Request, type Fc2Response, isFc2Response } from './fc2.js';
+import { createFc3Adapter, type Fc3Context, type Fc3HttpResult } from './fc3.js';
 import { eventJson, isOssTriggerEvent, type ParsedOssEvent, parseOssEvent } from './oss-event.js';
 
 /** FC 3.0 invocation: an HTTP trigger event gives the response struct, an OSS trigger event the summary. */
@@ -88,10 +90,22 @@ export function platformOf(first: unknown, second: unknown): Platform {
 
 export function createHandler(job: Job, runtime?: () => Runtime): CallbackHandler {
   const getRuntime = runtime ?? runtimeFromEnv;
-  const fc3 = createFc3Handler(job, getRuntime);
-  const fc2 = createFc2Handler(job, getRuntime);
-  const aws = createAwsHandler(job, getRuntime);
-  const events = createOssEventHandler(job, getRuntime);
+  return createPlatformHandler(jobServer(job, getRuntime), createOssEventHandler(job, getRuntime));
+}
+
+/** The handler of a plain HTTP function (defineHttpFunction): `export const handler = createHttpHandler(http)`. */
+export function createHttpHandler(fn: HttpFunction): CallbackHandler {
+  return createPlatformHandler(httpServer(fn));
+}
+
+/**
+ * One handler for every platform around a server (a job or a plain HTTP function) and, for a job,
+ * its OSS event path.
+ */
+export function createPlatformHandler(server: RequestServer, events?: ReturnType<typeof createOssEventHandler>): CallbackHandler {
+  const fc3 = createFc3Adapter(server);
+  const fc2 = createFc2Adapter(server);
+  const aws = createAwsAdapter(server);
   // `(first, ...rest)` keeps handler.length at 1: AWS Lambda's nodejs24.x runtime refuses handlers
   // that declare 3 parameters (it takes them for callback-style handlers).
   const handler = (first: unknown, ...rest: unknown[]): Promise<unknown> => {
@@ -104,7 +118,7 @@ export function createHandler(job: Job, runtime?: () => Runtime): CallbackHandle
       default: {
         // Parsed once here: an OSS trigger event goes to the event path, anything else to FC 3.0 HTTP.
         const parsed = eventJson(first);
-        if (isOssTriggerEvent(parsed)) return settle(events(parsed, second as Fc3Context | undefined), third);
+        if (events && isOssTriggerEvent(parsed)) return settle(events(parsed, second as Fc3Context | undefined), third);
         return fc3(parsed ?? first, second as Fc3Context | undefined);
       }
     }

@@ -11,12 +11,13 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { CallbackRequest, CallbackResponse } from '../core/http.js';
+import type { HttpFunction } from '../core/http-function.js';
 import type { Job } from '../core/job.js';
-import { handleCallback, type Runtime } from '../core/pipeline.js';
+import type { Runtime } from '../core/pipeline.js';
 import { CallbackError, errorReply, jsonReply } from '../protocol/index.js';
 import { closeAfterReply, readLimitedBody } from './body-reader.js';
 import { hostCheck, LOOPBACK_HOST_NAMES } from './host-check.js';
-import { headerMap, runtimeOrConfigError, toCallbackError } from './common.js';
+import { headerMap, httpServer, jobServer, type RequestServer, toCallbackError } from './common.js';
 import { type HealthCheck, runHealthChecks, storeCheck } from './health.js';
 
 /** How long a client may take to send its body: well inside OSS's 5 s callback budget. */
@@ -73,6 +74,8 @@ export function sendResponse(res: ServerResponse, response: CallbackResponse): v
 
 export interface LocalServerOptions {
   jobs: readonly Job[];
+  /** Plain HTTP functions (defineHttpFunction), at `/<name>` like the jobs. */
+  http?: readonly HttpFunction[];
   runtime: Runtime;
   /** Host names (without port) requests must be addressed to; default LOOPBACK_HOST_NAMES. */
   allowedHosts?: readonly string[];
@@ -88,10 +91,9 @@ export function routeFor(jobs: ReadonlyMap<string, Job>, rawPath: string): Job |
   return jobs.get(name);
 }
 
-/** Reads the body, runs the callback through the core and answers; never throws. */
-async function serveJob(
-  job: Job,
-  getRuntime: () => Runtime,
+/** Reads the body, has the server answer the request (a callback through the core); never throws. */
+async function serveRequest(
+  server: RequestServer,
   req: IncomingMessage,
   res: ServerResponse,
   requestId: string,
@@ -101,9 +103,8 @@ async function serveJob(
   const id = facts.requestId ?? requestId;
   let response: CallbackResponse;
   try {
-    const runtime = runtimeOrConfigError(getRuntime);
-    const body = await readBody(req, runtime.config.maxBodyBytes, runtime.config.bodyTimeoutMs);
-    response = await handleCallback(job, nodeToRequest(req, body, id, facts), runtime);
+    const body = await readBody(req, server.maxBodyBytes(), server.bodyTimeoutMs?.());
+    response = await server.serve(nodeToRequest(req, body, id, facts));
   } catch (error) {
     const refusal = toCallbackError(error);
     // The rest of a too large or stalled body is never read: the connection ends with the reply.
@@ -124,9 +125,13 @@ export function createJobListener(
   runtime: Runtime | (() => Runtime),
   describe?: (req: IncomingMessage) => RequestFacts,
 ): RequestListener {
-  const getRuntime = typeof runtime === 'function' ? runtime : () => runtime;
+  return createServerListener(jobServer(job, typeof runtime === 'function' ? runtime : () => runtime), describe);
+}
+
+/** A listener for any server (a job or a plain HTTP function) at any path. */
+export function createServerListener(server: RequestServer, describe?: (req: IncomingMessage) => RequestFacts): RequestListener {
   return (req, res) => {
-    void serveJob(job, getRuntime, req, res, randomUUID(), describe);
+    void serveRequest(server, req, res, randomUUID(), describe);
   };
 }
 
@@ -134,6 +139,7 @@ export function createNodeListener(options: LocalServerOptions): RequestListener
   const jobs = new Map(options.jobs.map((job) => [job.name, job]));
   const checkHost = hostCheck(options.allowedHosts ?? LOOPBACK_HOST_NAMES);
   const checks = options.checks ?? [storeCheck(options.runtime.config.databaseUrl)];
+  const plain = new Map((options.http ?? []).map((fn) => [fn.name, httpServer(fn)]));
   return (req, res) => {
     const requestId = randomUUID();
     const wrongHost = checkHost(req);
@@ -157,12 +163,13 @@ export function createNodeListener(options: LocalServerOptions): RequestListener
       return;
     }
     const job = routeFor(jobs, path);
-    if (!job) {
+    const fn = job ? undefined : plain.get(path.split('/')[1] ?? '');
+    if (!job && !fn) {
       req.resume();
-      const known = [...jobs.keys()].map((name) => `POST /${name}`).join(', ');
+      const known = [...jobs.keys(), ...plain.keys()].map((name) => `POST /${name}`).join(', ');
       sendResponse(res, errorReply(new CallbackError('NotFound', `no function at ${path}; this server has ${known}`), requestId));
       return;
     }
-    void serveJob(job, () => options.runtime, req, res, requestId);
+    void serveRequest(job ? jobServer(job, () => options.runtime) : fn!, req, res, requestId);
   };
 }
