@@ -7,6 +7,10 @@
  * function, callbacks and tasks alike, running the named function in this process: what the media
  * hand-off calls (MEDIA_FC_ENDPOINT defaults to this server), and a way to run the timer function:
  * see shared/runtime/fc-api.ts and applyLocalFcApiDefaults in scripts/local-env.ts.
+ *
+ * And a local OSS endpoint (shared/testing/oss-emulator) on OSS_EMULATOR_PORT (default 9001, 0: off):
+ * real uploaders upload to it with callbacks to these functions, and every local function gets the
+ * OSS event of each created or deleted object, as a native FC OSS trigger delivers it.
  */
 import { createServer } from 'node:http';
 import { configFromEnv } from '../shared/core/config.js';
@@ -15,7 +19,8 @@ import { createFcApi } from '../shared/runtime/fc-api.js';
 import { createNodeListener } from '../shared/runtime/node.js';
 import { closeStores, storeLabel } from '../shared/store/index.js';
 import { loadAllFunctions, type LoadedFunction } from './functions.js';
-import { applyLocalDefaults, applyLocalFcApiDefaults, applyLocalPlatformDefaults } from './local-env.js';
+import { applyLocalDefaults, applyLocalFcApiDefaults, applyLocalPlatformDefaults, ossEmulatorSettings } from './local-env.js';
+import { startLocalOss } from './local-oss.js';
 
 const notices = [...applyLocalDefaults(), ...applyLocalPlatformDefaults()];
 const config = configFromEnv();
@@ -37,7 +42,8 @@ const server = createServer((req, res) => {
 server.keepAliveTimeout = 5000;
 server.headersTimeout = 10000;
 
-server.listen(port, host, () => {
+let localOss: Awaited<ReturnType<typeof startLocalOss>> | undefined;
+server.listen(port, host, async () => {
   const address = server.address();
   const base = `http://${host.includes(':') ? `[${host}]` : host}:${typeof address === 'object' && address ? address.port : port}`;
   const out = process.stderr;
@@ -52,7 +58,18 @@ server.listen(port, host, () => {
   out.write(`  POST ${base}/2016-08-15/services/<any service>/functions/<name>/invocations\n`);
   out.write(`  POST ${base}/2023-03-30/functions/<name>/invocations\n`);
   for (const t of tasks) out.write(`  task ${t.name}  (${t.kind === 'task' ? t.task.description ?? t.task.trigger : ''})\n`);
-  for (const notice of [...notices, ...local.notices]) out.write(`notice: ${notice}\n`);
+  const oss = ossEmulatorSettings();
+  const ossNotices: string[] = [];
+  if (oss.port === undefined) ossNotices.push('OSS_EMULATOR_PORT=0: the local OSS endpoint is off');
+  else {
+    try {
+      localOss = await startLocalOss(all, { ...oss, port: oss.port, credentials: local.credentials, log: runtime.log });
+      for (const line of localOss.banner) out.write(`${line}\n`);
+    } catch (error) {
+      ossNotices.push(`the local OSS endpoint could not start on port ${oss.port} (${(error as Error).message}); set OSS_EMULATOR_PORT to another port, or 0 to turn it off`);
+    }
+  }
+  for (const notice of [...notices, ...local.notices, ...ossNotices]) out.write(`notice: ${notice}\n`);
 });
 
 let closing = false;
@@ -62,6 +79,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     closing = true;
     server.close();
     server.closeIdleConnections();
+    void localOss?.emulator.close();
     closeStores().finally(() => process.exit(0));
   });
 }
