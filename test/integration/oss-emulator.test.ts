@@ -291,3 +291,90 @@ describe('ali-oss against the local OSS', () => {
     assert.equal((await client().get('persist/a.txt')).content.toString(), 'kept');
   });
 });
+
+describe('PostObject: a form posted as a browser posts it (FormData + fetch)', () => {
+  const signUtils = createRequire(import.meta.url)('ali-oss/lib/common/signUtils') as { getCredential(day: string, region: string, accessKeyId: string): string };
+  const expiration = () => new Date(Date.now() + 3600_000).toISOString();
+  const callback = () => Buffer.from(JSON.stringify({ callbackUrl: `${callbackBase}/post`, callbackBody: 'object=${object}&size=${size}&operation=${operation}&owner=${x:owner}' })).toString('base64');
+
+  /** The fields and signature an upload-policy server hands out, V1 (calculatePostSignature) or V4 (signPostObjectPolicyV4). */
+  function signedFields(version: 1 | 4, conditions: unknown[]): Record<string, string> {
+    if (version === 1) {
+      const signed = client().calculatePostSignature({ expiration: expiration(), conditions }) as { OSSAccessKeyId: string; Signature: string; policy: string };
+      return { OSSAccessKeyId: signed.OSSAccessKeyId, policy: signed.policy, Signature: signed.Signature };
+    }
+    const now = new Date();
+    const date = `${now.toISOString().replace(/[-:]/g, '').slice(0, 15)}Z`;
+    const credential = signUtils.getCredential(date.slice(0, 8), 'cn-hangzhou', KEY.accessKeyId);
+    const v4Fields = { 'x-oss-signature-version': 'OSS4-HMAC-SHA256', 'x-oss-credential': credential, 'x-oss-date': date };
+    const policy = { expiration: expiration(), conditions: [...conditions, ...Object.entries(v4Fields).map(([k, v]) => ({ [k]: v }))] };
+    const signature = client().signPostObjectPolicyV4(policy, now) as string;
+    return { ...v4Fields, policy: Buffer.from(JSON.stringify(policy)).toString('base64'), 'x-oss-signature': signature };
+  }
+
+  function post(fields: Record<string, string>, content: string, filename = 'photo.txt'): Promise<Response> {
+    const form = new FormData();
+    for (const [name, value] of Object.entries(fields)) form.append(name, value);
+    form.append('file', new Blob([content], { type: 'text/plain' }), filename); // the file comes last
+    return fetch(`${emulator.url}/${BUCKET}`, { method: 'POST', body: form, headers: { origin: 'http://localhost:5173' } });
+  }
+
+  for (const version of [1, 4] as const) {
+    it(`V${version} policy with a pinned callback: 200 with the function's JSON, CORS headers for the page`, async () => {
+      const cb = callback();
+      const fields = signedFields(version, [{ bucket: BUCKET }, ['starts-with', '$key', 'uploads/'], ['content-length-range', 1, 100], { callback: cb }]);
+      const response = await post({ key: `uploads/v${version}/\${filename}`, ...fields, callback: cb, 'x:owner': 'carol', success_action_status: '200' }, 'form body');
+      assert.equal(response.status, 200, await response.clone().text());
+      assert.equal(response.headers.get('access-control-allow-origin'), '*');
+      assert.match(response.headers.get('x-oss-request-id') ?? '', /^[0-9A-F]{24}$/);
+      const reply = (await response.json()) as { got: string };
+      assert.equal(reply.got, `object=uploads%2Fv${version}%2Fphoto.txt&size=9&operation=PostObject&owner=carol`);
+      assert.equal((await client().get(`uploads/v${version}/photo.txt`)).content.toString(), 'form body');
+    });
+
+    it(`V${version}: a callback other than the pinned one is refused (AccessDenied, Policy Condition failed)`, async () => {
+      const fields = signedFields(version, [{ bucket: BUCKET }, { callback: callback() }]);
+      const swapped = Buffer.from(JSON.stringify({ callbackUrl: 'http://127.0.0.1:1/evil', callbackBody: 'a=b' })).toString('base64');
+      const response = await post({ key: 'uploads/swapped.txt', ...fields, callback: swapped }, 'x');
+      assert.equal(response.status, 403);
+      const xml = await response.text();
+      assert.match(xml, /<Code>AccessDenied<\/Code>/);
+      assert.match(xml, /Invalid according to Policy: Policy Condition failed: \{"callback"/);
+      await assert.rejects(client().head('uploads/swapped.txt'), (e: { status: number }) => e.status === 404);
+    });
+
+    it(`V${version}: a file over content-length-range → 400 EntityTooLarge, nothing stored`, async () => {
+      const fields = signedFields(version, [['content-length-range', 1, 10]]);
+      const response = await post({ key: 'uploads/big.txt', ...fields }, 'more than ten bytes');
+      assert.equal(response.status, 400);
+      const xml = await response.text();
+      assert.match(xml, /<Code>EntityTooLarge<\/Code>/);
+      assert.match(xml, /<Message>Your proposed upload exceeds the maximum allowed size\.<\/Message>/);
+      await assert.rejects(client().head('uploads/big.txt'), (e: { status: number }) => e.status === 404);
+    });
+  }
+
+  it('a wrong signature → 403 SignatureDoesNotMatch; an expired policy → 403 Policy expired; no key → 400', async () => {
+    const fields = signedFields(1, [{ bucket: BUCKET }]);
+    const forged = await post({ key: 'uploads/a.txt', ...fields, Signature: 'AAAAAAAAAAAAAAAAAAAAAAAAAAA=' }, 'x');
+    assert.equal(forged.status, 403);
+    assert.match(await forged.text(), /<Code>SignatureDoesNotMatch<\/Code>/);
+    const expired = client().calculatePostSignature({ expiration: '2020-01-01T00:00:00.000Z', conditions: [{ bucket: BUCKET }] }) as Record<string, string>;
+    const late = await post({ key: 'uploads/a.txt', ...expired }, 'x');
+    assert.equal(late.status, 403);
+    assert.match(await late.text(), /<Message>Invalid according to Policy: Policy expired\.<\/Message>/);
+    const keyless = await post({ ...fields }, 'x');
+    assert.equal(keyless.status, 400);
+    assert.match(await keyless.text(), /<Code>InvalidArgument<\/Code>/);
+  });
+
+  it('success_action_status 201 answers OSS’s PostResponse XML; the default is 204', async () => {
+    const fields = signedFields(1, [{ bucket: BUCKET }]);
+    const created = await post({ key: 'uploads/201.txt', ...fields, success_action_status: '201' }, 'x');
+    assert.equal(created.status, 201);
+    assert.match(await created.text(), /<PostResponse>[\s\S]*<Key>uploads\/201\.txt<\/Key>[\s\S]*<ETag>"[0-9A-F]{32}"<\/ETag>/);
+    const plain = await post({ key: 'uploads/204.txt', ...fields }, 'x');
+    assert.equal(plain.status, 204);
+    assert.match(plain.headers.get('etag') ?? '', /^"[0-9A-F]{32}"$/);
+  });
+});

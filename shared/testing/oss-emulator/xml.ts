@@ -9,8 +9,9 @@ export function newRequestId(now = Date.now()): string {
   return `${Math.floor(now / 1000).toString(16).padStart(8, '0')}${randomBytes(8).toString('hex')}`.toUpperCase();
 }
 
+/** Element text: `<`, `>`, `&` escaped; quotes stay as they are (OSS writes `<ETag>"…"</ETag>`). */
 export function escapeXml(text: string): string {
-  return text.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!);
+  return text.replace(/[<>&]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;' })[c]!);
 }
 
 export function unescapeXml(text: string): string {
