@@ -135,8 +135,9 @@ export function createOssHandler(config: EmulatorConfig): (req: IncomingMessage,
         res.writeHead(error.status, { ...base, 'content-type': 'application/xml', 'content-length': '0', 'x-oss-err': Buffer.from(xml).toString('base64') });
         res.end();
       } else send(error.status, { 'content-type': 'application/xml', ...(error.extra.EC ? { 'x-oss-ec': error.extra.EC } : {}) }, xml);
-      log({ ossEmulator: method, bucket: addressed.bucket, key: addressed.key, status: error.status, code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}), requestId });
+      outcome = { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) };
     };
+    let outcome: Record<string, string> = {};
 
     try {
       if (answerPreflight(config.corsOrigins, req, res, base, (message) => fail(new OssError(403, 'AccessForbidden', message)))) return;
@@ -197,7 +198,7 @@ export function createOssHandler(config: EmulatorConfig): (req: IncomingMessage,
             res.end();
             return;
           }
-          storage.open(bucket, key).pipe(res);
+          storage.open(bucket, key).on('error', () => res.destroy()).pipe(res);
           return;
         }
         case 'DELETE':
@@ -215,14 +216,13 @@ export function createOssHandler(config: EmulatorConfig): (req: IncomingMessage,
       req.resume();
       if (error instanceof InvalidArgument) {
         send(400, { 'content-type': 'application/xml', ...(error.ec ? { 'x-oss-ec': error.ec } : {}) }, ossErrorXml(error, requestId, addressed.hostId));
-        log({ ossEmulator: method, key: addressed.key, status: 400, code: 'InvalidArgument', message: error.message, requestId });
+        outcome = { code: 'InvalidArgument', message: error.message };
       } else if (error instanceof OssError) fail(error);
       else {
-        log({ ossEmulator: method, status: 500, message: error instanceof Error ? error.stack ?? error.message : String(error), requestId });
-        fail(new OssError(500, 'InternalError', 'We encountered an internal error. Please try again.'));
+        fail(new OssError(500, 'InternalError', 'We encountered an internal error. Please try again.', {}, error instanceof Error ? error.stack ?? error.message : String(error)));
       }
     } finally {
-      log({ ossEmulator: method, bucket: addressed.bucket, key: addressed.key, status: res.statusCode, requestId, durationMs: Math.round(performance.now() - started) });
+      log({ ossEmulator: method, bucket: addressed.bucket, key: addressed.key, status: res.statusCode, ...outcome, requestId, durationMs: Math.round(performance.now() - started) });
     }
   }
 
