@@ -39,6 +39,7 @@ let emulator: OssEmulator;
 const events: OssEventRecord[] = [];
 let failNextEvent = 0;
 const eventAttempts: number[] = [];
+const logLines: Record<string, unknown>[] = [];
 
 before(async () => {
   callbackServer = createServer((req, res) => {
@@ -80,6 +81,7 @@ function start(): Promise<OssEmulator> {
     region: 'cn-hangzhou',
     accountId: '1234567890123456',
     eventRetryDelayMs: () => 5,
+    log: (line) => logLines.push(line),
     eventTargets: async (event: Buffer, attempt) => {
       eventAttempts.push(attempt.retryCount);
       if (failNextEvent > 0) {
@@ -125,6 +127,8 @@ describe('ali-oss against the local OSS', () => {
     assert.equal(form.get('operation'), 'PutObject');
     assert.equal(form.get('owner'), 'alice');
     assert.deepEqual((result as unknown as { data: unknown }).data, { ok: true, got: call.body });
+    // Unlike OSS it calls loopback back, and says OSS would not.
+    assert.ok(logLines.some((line) => /Private address is forbidden to callback/.test(String(line.warning))));
   });
 
   it('a callback that fails: 203 CallbackFailed with OSS’s message, the object stored anyway', async () => {
@@ -225,6 +229,9 @@ describe('ali-oss against the local OSS', () => {
     const tampered = await fetch(url1.replace('presigned%2Fv1.txt', 'presigned%2Fother.txt').replace('presigned/v1.txt', 'presigned/other.txt'), { method: 'PUT', headers: { 'content-type': 'text/plain' }, body: 'x' });
     assert.equal(tampered.status, 403);
     assert.match(await tampered.text(), /<Code>SignatureDoesNotMatch<\/Code>/);
+    const stale = await fetch(v1.signatureUrl('presigned/v1.txt', { expires: -60 }).replace('localhost', '127.0.0.1'));
+    assert.equal(stale.status, 403);
+    assert.match(await stale.text(), /<Code>AccessDenied<\/Code>\n {2}<Message>Request has expired\.<\/Message>/);
 
     const v4 = client({ sldEnable: true, authorizationV4: true });
     const url4 = await v4.signatureUrlV4('PUT', 600, { headers: {}, queries: { callback: Buffer.from(JSON.stringify({ callbackUrl: `${callbackBase}/presigned4`, callbackBody: 'object=${object}' })).toString('base64') } }, 'presigned/v4.txt');
@@ -282,6 +289,21 @@ describe('ali-oss against the local OSS', () => {
     await emulator.eventsIdle();
     assert.equal(events.at(-1)!.eventName, 'ObjectRemoved:DeleteObject');
     assert.equal(events.at(-1)!.oss.object.deltaSize, -4);
+    await client().put('events/b.txt', Buffer.from('b'));
+    await client().put('events/b.txt', Buffer.from('bbb'));
+    await client().put('events/c.txt', Buffer.from('c'));
+    await client().deleteMulti(['events/b.txt', 'events/c.txt']);
+    await emulator.eventsIdle();
+    assert.deepEqual(
+      events.slice(-5).map((e) => [e.eventName, e.oss.object.key, e.oss.object.deltaSize]),
+      [
+        ['ObjectCreated:PutObject', 'events/b.txt', 1],
+        ['ObjectCreated:PutObject', 'events/b.txt', 2],
+        ['ObjectCreated:PutObject', 'events/c.txt', 1],
+        ['ObjectRemoved:DeleteObjects', 'events/b.txt', -3],
+        ['ObjectRemoved:DeleteObjects', 'events/c.txt', -1],
+      ],
+    );
   });
 
   it('objects survive a restart', async () => {
