@@ -31,6 +31,7 @@ const tasks = all.filter((fn) => fn.kind === 'task');
 const port = Number(process.env.PORT ?? 9000);
 const host = process.env.HOST ?? '127.0.0.1';
 const datastore = storeLabel(config.databaseUrl);
+const oss = ossEmulatorSettings(); // read before listening: a bad OSS_EMULATOR_PORT stops the start
 
 const callbacks = createNodeListener({ jobs: functions.map((f) => f.job), runtime, health: () => ({ datastore, tasks: tasks.map((t) => t.name) }) });
 // The FC invoke API needs this server's address for its defaults, so it is created once listening.
@@ -58,7 +59,6 @@ server.listen(port, host, async () => {
   out.write(`  POST ${base}/2016-08-15/services/<any service>/functions/<name>/invocations\n`);
   out.write(`  POST ${base}/2023-03-30/functions/<name>/invocations\n`);
   for (const t of tasks) out.write(`  task ${t.name}  (${t.kind === 'task' ? t.task.description ?? t.task.trigger : ''})\n`);
-  const oss = ossEmulatorSettings();
   const ossNotices: string[] = [];
   if (oss.port === undefined) ossNotices.push('OSS_EMULATOR_PORT=0: the local OSS endpoint is off');
   else {
