@@ -92,3 +92,22 @@ export function applyLocalUploadDefaults(base: string, env: NodeJS.ProcessEnv = 
   env.UPLOAD_ALLOWED_ORIGINS ||= [...new Set([base, base.replace('//127.0.0.1:', '//localhost:')])].join(',');
   return notices;
 }
+
+/**
+ * The local OSS endpoint's settings (`npm start`): OSS_EMULATOR_PORT (default 9001; 0 turns it off),
+ * OSS_EMULATOR_DATA_DIR (default .data/oss), OSS_EMULATOR_CORS_ORIGINS (default *), and the buckets
+ * of OSS_ALLOWED_BUCKETS (any when `*`).
+ */
+export function ossEmulatorSettings(env: NodeJS.ProcessEnv = process.env) {
+  const text = env.OSS_EMULATOR_PORT?.trim();
+  const port = text === undefined || text === '' ? 9001 : Number(text);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`OSS_EMULATOR_PORT must be a port number (0 turns the local OSS off), got ${JSON.stringify(text)}`);
+  const allowed = (env.OSS_ALLOWED_BUCKETS ?? '*').split(',').map((b) => b.trim()).filter((b) => b !== '');
+  return {
+    port: port === 0 ? undefined : port,
+    host: env.OSS_EMULATOR_HOST?.trim() || env.HOST?.trim() || '127.0.0.1',
+    dataDir: env.OSS_EMULATOR_DATA_DIR?.trim() || '.data/oss',
+    buckets: allowed.length === 0 || allowed.includes('*') ? ('*' as const) : new Set(allowed),
+    corsOrigins: env.OSS_EMULATOR_CORS_ORIGINS,
+  };
+}

@@ -10,6 +10,10 @@
  * function, callbacks and tasks alike, running the named function in this process: what the media
  * hand-off calls (MEDIA_FC_ENDPOINT defaults to this server), and a way to run the timer function:
  * see shared/runtime/fc-api.ts and applyLocalFcApiDefaults in scripts/local-env.ts.
+ *
+ * And a local OSS endpoint (shared/testing/oss-emulator) on OSS_EMULATOR_PORT (default 9001, 0: off):
+ * real uploaders upload to it with callbacks to these functions, and every local function gets the
+ * OSS event of each created or deleted object, as a native FC OSS trigger delivers it.
  */
 import { createServer } from 'node:http';
 import { configFromEnv } from '../shared/core/config.js';
@@ -21,7 +25,8 @@ import { createNodeListener } from '../shared/runtime/node.js';
 import { closeStores, storeLabel } from '../shared/store/index.js';
 import { createDemo } from './demo.js';
 import { loadAllFunctions, type LoadedFunction, type LoadedHttpFunction } from './functions.js';
-import { applyLocalDefaults, applyLocalFcApiDefaults, applyLocalPlatformDefaults, applyLocalUploadDefaults } from './local-env.js';
+import { applyLocalDefaults, applyLocalFcApiDefaults, applyLocalPlatformDefaults, applyLocalUploadDefaults, ossEmulatorSettings } from './local-env.js';
+import { startLocalOss } from './local-oss.js';
 
 const notices = [...applyLocalDefaults(), ...applyLocalPlatformDefaults()];
 const config = configFromEnv();
@@ -34,6 +39,7 @@ const port = Number(process.env.PORT ?? 9000);
 const host = process.env.HOST ?? '127.0.0.1';
 const datastore = storeLabel(config.databaseUrl);
 const allowedHosts = allowedHostsFor(host, process.env.LOCAL_ALLOWED_HOSTS);
+const oss = ossEmulatorSettings(); // read before listening: a bad OSS_EMULATOR_PORT stops the start
 
 // GET /healthz: 200 when every check answers, 503 naming the one that does not (add an OSS check here).
 const checks = [storeCheck(config.databaseUrl)];
@@ -56,7 +62,8 @@ const server = createServer((req, res) => {
 server.keepAliveTimeout = 5000;
 server.headersTimeout = 10000;
 
-server.listen(port, host, () => {
+let localOss: Awaited<ReturnType<typeof startLocalOss>> | undefined;
+server.listen(port, host, async () => {
   const address = server.address();
   const base = `http://${host.includes(':') ? `[${host}]` : host}:${typeof address === 'object' && address ? address.port : port}`;
   const out = process.stderr;
@@ -70,6 +77,11 @@ server.listen(port, host, () => {
   const wildcard = host === '0.0.0.0' || host === '::' || host === '';
   const reachable = wildcard ? base.replace(/^http:\/\/[^/]+:/, `http://${host === '::' ? '[::1]' : '127.0.0.1'}:`) : base;
   const local = applyLocalFcApiDefaults(reachable);
+  // The demo page uploads to the local OSS endpoint, wherever OSS_EMULATOR_PORT / _HOST put it.
+  if (oss.port !== undefined) {
+    const name = isLoopbackHost(oss.host) ? oss.host : '127.0.0.1';
+    process.env.LOCAL_OSS_URL ||= `http://${name.includes(':') ? `[${name}]` : name}:${oss.port}`;
+  }
   local.notices.push(...applyLocalUploadDefaults(reachable));
   const platform = { accountId: process.env.FC_ACCOUNT_ID!, region: process.env.FC_REGION! };
   fcApi = createFcApi({ functions: new Map(all.map((f) => [f.name, f.handler])), credentials: local.credentials, ...platform, log: runtime.log, allowedHosts });
@@ -87,7 +99,17 @@ server.listen(port, host, () => {
         ' Use HOST=127.0.0.1 unless you mean it; set OSS_ALLOWED_BUCKETS and OSS_PUBLIC_KEYS_FILE="" to trust only OSS.\n\n',
     );
   }
-  for (const notice of [...notices, ...local.notices]) out.write(`notice: ${notice}\n`);
+  const ossNotices: string[] = [];
+  if (oss.port === undefined) ossNotices.push('OSS_EMULATOR_PORT=0: the local OSS endpoint is off');
+  else {
+    try {
+      localOss = await startLocalOss(all, { ...oss, port: oss.port, credentials: local.credentials, log: runtime.log });
+      for (const line of localOss.banner) out.write(`${line}\n`);
+    } catch (error) {
+      ossNotices.push(`the local OSS endpoint could not start on port ${oss.port} (${(error as Error).message}); set OSS_EMULATOR_PORT to another port, or 0 to turn it off`);
+    }
+  }
+  for (const notice of [...notices, ...local.notices, ...ossNotices]) out.write(`notice: ${notice}\n`);
 });
 
 let closing = false;
@@ -97,6 +119,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     closing = true;
     server.close();
     server.closeIdleConnections();
+    void localOss?.emulator.close();
     closeStores().finally(() => process.exit(0));
   });
 }

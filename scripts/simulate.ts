@@ -197,7 +197,7 @@ let to = opts.to;
 async function startServer(): Promise<string> {
   server = spawn(process.execPath, ['--import', 'tsx', 'scripts/serve.ts'], {
     cwd: root,
-    env: { ...process.env, PORT: '0', OSS_PUBLIC_KEYS_FILE: keysFile, OSS_CALLBACK_LOG: opts.verbose ? 'stderr' : 'off' },
+    env: { ...process.env, PORT: '0', OSS_EMULATOR_PORT: '0', OSS_PUBLIC_KEYS_FILE: keysFile, OSS_CALLBACK_LOG: opts.verbose ? 'stderr' : 'off' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let banner = '';

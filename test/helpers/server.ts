@@ -19,7 +19,8 @@ export interface LocalServer {
 export async function startLocalServer(env: Record<string, string | undefined> = {}): Promise<LocalServer> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/serve.ts'], {
     cwd: root,
-    env: { ...process.env, PORT: '0', OSS_ALLOWED_BUCKETS: '', OSS_PUBLIC_KEYS_FILE: undefined, OSS_CALLBACK_LOG: 'off', ...env },
+    // The local OSS endpoint is off unless a test asks for it (OSS_EMULATOR_PORT): port 9001 may be taken.
+    env: { ...process.env, PORT: '0', OSS_EMULATOR_PORT: '0', OSS_ALLOWED_BUCKETS: '', OSS_PUBLIC_KEYS_FILE: undefined, OSS_CALLBACK_LOG: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let banner = '';

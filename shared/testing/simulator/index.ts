@@ -87,7 +87,7 @@ function customVariables(input: UploadInput, operation: Operation, warnings: str
   return custom;
 }
 
-function systemValues(object: ObjectFacts, input: UploadInput, reqId: string, operation: Operation): Record<string, string | number> {
+function systemValues(object: ObjectFacts, input: { clientIp?: string; vpcId?: string }, reqId: string, operation: Operation): Record<string, string | number> {
   return {
     bucket: object.bucket,
     object: object.key,
@@ -135,15 +135,67 @@ export async function simulateUpload(input: UploadInput): Promise<UploadResult> 
     throw error;
   }
   warnings.push(...params.warnings, ...variableWarnings(params.variables, custom));
-  for (const hostname of new Set(params.urls.map((url) => url.hostname))) {
-    if (isPrivateHost(hostname) && !input.to) {
-      warnings.push(`${hostname} is a private or loopback address: OSS would refuse this callbackUrl ("Private address is forbidden to callback."); the simulator calls it anyway`);
-    }
-  }
+  if (!input.to) warnings.push(...privateAddressWarnings(params));
 
   const object = await objectFacts(input.object);
+  const delivered = await deliverCallback({
+    params,
+    custom,
+    object,
+    operation,
+    reqId,
+    clientIp: input.clientIp,
+    vpcId: input.vpcId,
+    requester: input.requester,
+    key: input.key,
+    timeoutMs: input.timeoutMs,
+    to: input.to,
+    insecure: input.insecure,
+    region: input.region,
+    now: input.now,
+  });
+  return { ...delivered, params, object, custom, warnings };
+}
+
+export interface DeliverInput {
+  params: CallbackParams;
+  /** The custom `x:` variables (callback-var, or PostObject's form fields). */
+  custom: Readonly<Record<string, string>>;
+  /** The stored object's facts (ETag, size, CRC-64, MIME type, image info). */
+  object: ObjectFacts;
+  operation: Operation;
+  /** OSS's request id of the upload (`${reqId}`, `x-oss-request-id`). */
+  reqId: string;
+  clientIp?: string;
+  vpcId?: string;
+  requester?: string;
+  /** Default: the development key pair (test/fixtures/keys). */
+  key?: SigningKey;
+  timeoutMs?: number;
+  to?: string;
+  insecure?: boolean;
+  region?: string;
+  now?: Date;
+}
+
+export interface Delivered {
+  outcome: 'ok' | 'callback-failed';
+  uploader: UploaderResponse;
+  error?: OssErrorInfo;
+  /** The body sent to the callback URLs. */
+  body: string;
+  attempts: Attempt[];
+}
+
+/**
+ * The part of an upload after the object is stored, as OSS does it: fill in the body, then for each
+ * callbackUrl in order sign, send (5 s) and judge the reply, until one succeeds. Shared by the
+ * simulator and the local OSS emulator (shared/testing/oss-emulator).
+ */
+export async function deliverCallback(input: DeliverInput): Promise<Delivered> {
+  const { params, object, reqId, operation } = input;
   const type = params.callbackBodyType === JSON_BODY_TYPE ? 'json' : 'form';
-  const body = fillBody(params.callbackBody, type, { ...systemValues(object, input, reqId, operation), ...custom }, params.variables);
+  const body = fillBody(params.callbackBody, type, { ...systemValues(object, input, reqId, operation), ...input.custom }, params.variables);
   const key = input.key ?? devSigningKey();
   const date = input.now ?? new Date();
 
@@ -180,20 +232,41 @@ export async function simulateUpload(input: UploadInput): Promise<UploadResult> 
           },
           body: reply,
         },
-        params,
-        object,
-        custom,
         body,
         attempts,
-        warnings,
       };
     }
   }
   // Every URL failed: the uploader sees the last failure.
   const last = attempts[attempts.length - 1]!.verdict as OssErrorInfo;
-  const result = refuse(last, { params, object, custom, body, attempts });
-  result.uploader.headers.etag = `"${object.etag}"`;
-  return result;
+  const hostId = `${object.bucket}.oss-${input.region ?? 'cn-hangzhou'}.aliyuncs.com`;
+  return {
+    outcome: 'callback-failed',
+    uploader: {
+      status: last.status as 203,
+      headers: {
+        'content-type': 'application/xml',
+        'x-oss-request-id': reqId,
+        ...(last.ec ? { 'x-oss-ec': last.ec } : {}),
+        etag: `"${object.etag}"`,
+      },
+      body: ossErrorXml(last, reqId, hostId),
+    },
+    error: last,
+    body,
+    attempts,
+  };
+}
+
+/** Warnings for callbackUrls OSS would refuse as private ("Private address is forbidden to callback."). */
+export function privateAddressWarnings(params: CallbackParams, who = 'the simulator'): string[] {
+  const warnings: string[] = [];
+  for (const hostname of new Set(params.urls.map((url) => url.hostname))) {
+    if (isPrivateHost(hostname)) {
+      warnings.push(`${hostname} is a private or loopback address: OSS would refuse this callbackUrl ("Private address is forbidden to callback."); ${who} calls it anyway`);
+    }
+  }
+  return warnings;
 }
 
 export type { OssErrorInfo } from './errors.js';

@@ -42,6 +42,8 @@ export interface ObjectInput {
   operation?: Operation;
   /** Part size for CompleteMultipartUpload's ETag (default 1 MiB). */
   partSize?: number;
+  /** CompleteMultipartUpload: the MD5 digests of the parts as they were uploaded (instead of cutting the file into partSize parts). */
+  partDigests?: readonly Buffer[];
 }
 
 export const DEFAULT_PART_SIZE = 1024 * 1024;
@@ -99,7 +101,7 @@ export async function objectFacts(input: ObjectInput): Promise<ObjectFacts> {
       bucket: input.bucket,
       key,
       size: digest.size,
-      etag: multipart ? multipartEtag(digest.partDigests) : digest.md5.toString('hex').toUpperCase(),
+      etag: multipart ? multipartEtag(input.partDigests ?? digest.partDigests) : digest.md5.toString('hex').toUpperCase(),
       mimeType,
       contentMd5: multipart ? '' : digest.md5.toString('base64'),
       crc64: digest.crc64,
