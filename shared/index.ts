@@ -3,6 +3,9 @@
  */
 export { defineJob } from './core/job.js';
 export type { CallbackInfo, Job, JobContext, JsonObject } from './core/job.js';
+export { normalizeEtag, objectIdempotencyKey } from './core/object.js';
+export type { VerifiedObject } from './core/object.js';
+export type { Owner, OwnerSource } from './core/owner.js';
 export { createHandler } from './runtime/handler.js';
 export { CallbackError } from './protocol/errors.js';
 export { oss } from './protocol/variables.js';
