@@ -4,6 +4,7 @@ declare module 'ali-oss' {
     accessKeyId: string;
     accessKeySecret: string;
     stsToken?: string;
+    refreshSTSTokenInterval?: number;
     region?: string;
     endpoint?: string;
     bucket?: string;

@@ -6,7 +6,8 @@
  * Addressing is ali-oss's: a host name endpoint gets the bucket in front (`<bucket>.<endpoint host>`,
  * path `/<key>`); an IP endpoint (a local emulator) is sent to as it is, with the virtual host in the
  * Host header (`<bucket>.oss-<region>.aliyuncs.com`) and path `/<key>`; `pathStyle` (OSS_PATH_STYLE)
- * sends `/<bucket>/<key>` (ali-oss's `sldEnable`).
+ * sends `/<bucket>/<key>` to the endpoint's own host (ali-oss's `sldEnable`). ali-oss puts the virtual
+ * host in the Host header for every IP endpoint, so path-style needs a host name (`http://localhost:9001`).
  */
 import type OSS from 'ali-oss';
 import { raceAbort } from '../protocol/abort.js';
@@ -74,7 +75,9 @@ function clientFor(Oss: OssClass, bucket: string, options: HeadOptions): OSS {
     client = new Oss({
       accessKeyId: c.accessKeyId,
       accessKeySecret: c.accessKeySecret,
-      ...(c.securityToken ? { stsToken: c.securityToken } : {}),
+      // Rotated credentials make a new client (they are part of the cache key); the interval only keeps
+      // ali-oss from warning on stderr that it cannot refresh them itself.
+      ...(c.securityToken ? { stsToken: c.securityToken, refreshSTSTokenInterval: 3_600_000 } : {}),
       region: options.region.startsWith('oss-') ? options.region : `oss-${options.region}`,
       endpoint: options.endpoint,
       secure: options.endpoint.startsWith('https:'),
@@ -111,9 +114,12 @@ export async function headObject(target: HeadTarget, options: HeadOptions): Prom
     if (e.status === 404) return null;
     const detail = `${e.code ?? e.name ?? 'error'}${e.status && e.status > 0 ? ` ${e.status}` : ''}${e.requestId ? `, OSS request ${e.requestId}` : ''}`;
     if (e.status === 403) {
+      const credentials = e.code === 'SignatureDoesNotMatch' || e.code === 'InvalidAccessKeyId' || e.code === 'SecurityTokenExpired' || e.code === 'InvalidSecurityToken';
       throw new CallbackError(
         'OssAccessDenied',
-        `OSS refused to tell whether the object exists (HeadObject ${where}: ${detail}): the function's role (or ALIBABA_CLOUD_ACCESS_KEY_ID) needs oss:GetObject on the bucket; nothing was recorded`,
+        credentials
+          ? `OSS refused the function's credentials (HeadObject ${where}: ${detail}): check the role's credentials or ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET / _SECURITY_TOKEN; nothing was recorded`
+          : `OSS refused to tell whether the object exists (HeadObject ${where}: ${detail}): the function's role (or ALIBABA_CLOUD_ACCESS_KEY_ID) needs oss:GetObject on the bucket; nothing was recorded`,
         { cause: error },
       );
     }
