@@ -1,5 +1,5 @@
 /** Building signed callbacks and runtimes for tests, with the development key pair. */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,13 +65,15 @@ export function signedRequest(body: string | Buffer, options: SignedOptions = {}
 
 /**
  * Sample values for every OSS system variable (one upload). Each call is another upload: its own
- * ETag (the idempotency key is bucket + key + ETag) and request id.
+ * ETag (the idempotency key is bucket + key + ETag) and request id. A given `reqId` without an
+ * `etag` gets an ETag derived from it, so that tests which repeat a request id repeat the upload.
  */
 export function uploadValues(overrides: TemplateValues = {}): TemplateValues {
+  const etag = typeof overrides.reqId === 'string' ? createHash('md5').update(overrides.reqId).digest('hex').toUpperCase() : randomBytes(16).toString('hex').toUpperCase();
   return {
     bucket: 'examplebucket',
     object: 'photos/2026/cat 1.jpg',
-    etag: randomBytes(16).toString('hex').toUpperCase(),
+    etag,
     size: 102400,
     mimeType: 'image/jpeg',
     'imageInfo.width': 640,
