@@ -182,6 +182,8 @@ export async function handleCallback(job: Job, request: CallbackRequest, runtime
     function: job.name,
     requestId: request.requestId,
     ossRequestId: header(request, 'x-oss-request-id'),
+    // Every line says whether objects are checked with OSS (OSS_VERIFY_OBJECTS=off is an announced opt-out).
+    objectCheck: config.objects.verify,
   };
   let response: CallbackResponse;
   try {
@@ -227,7 +229,6 @@ export async function handleCallback(job: Job, request: CallbackRequest, runtime
         ? resolveOwner(runtime.ownerBindingFor(job), { object: claimed, custom: body.custom, query: signed.query }, config.owner)
         : undefined;
       if (owner) line.ownerFrom = owner.from;
-      line.objectCheck = config.objects.verify;
       const object = await verifyObject(claimed, config.objects, {
         platform: request.platform,
         deadline,
