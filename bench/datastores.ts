@@ -23,7 +23,7 @@ import { mysqlDialect, postgresDialect, type Dialect, type Query, SqlTx } from '
 import type { Store } from '../shared/store/types.js';
 import { MYSQL_URL, POSTGRES_URL, rawQuery, reachable } from '../test/helpers/stores.js';
 import { OSS_SHAPED_KEY_URL, ossShapedResolver, signedUploads } from './lib/callbacks.js';
-import { type BenchOptions, type BenchResult, log, type Target } from './lib/common.js';
+import { type BenchOptions, type BenchResult, log, type Target, WITHOUT_OSS } from './lib/common.js';
 import { profileInProcess, summarizeProfile } from './lib/profile.js';
 import { fmt, median, table } from './lib/stats.js';
 
@@ -39,6 +39,7 @@ function config(databaseUrl: string): CoreConfig {
     publicKeysFile: undefined,
     keyFetchTimeoutMs: 1500,
     logTarget: 'off',
+    ...WITHOUT_OSS,
   };
 }
 

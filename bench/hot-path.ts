@@ -19,7 +19,7 @@ import { jsonReply } from '../shared/protocol/reply.js';
 import { decodeBase64Strict, stringToSign, verifyCallbackSignature } from '../shared/protocol/signature.js';
 import type { Store } from '../shared/store/types.js';
 import { benchKey, OSS_SHAPED_KEY_URL, ossShapedResolver, signedUploads } from './lib/callbacks.js';
-import { type BenchOptions, type BenchResult, log } from './lib/common.js';
+import { type BenchOptions, type BenchResult, log, WITHOUT_OSS } from './lib/common.js';
 import { profileInProcess, summarizeProfile } from './lib/profile.js';
 import { fmt, median } from './lib/stats.js';
 
@@ -50,6 +50,7 @@ export function hotPathRuntime(): Runtime {
     publicKeysFile: undefined,
     keyFetchTimeoutMs: 1500,
     logTarget: 'off',
+    ...WITHOUT_OSS,
   };
   return createRuntime(config, { keys: ossShapedResolver(), log: () => {}, storeFor: async () => neverOpened });
 }

@@ -19,7 +19,7 @@ import { createRuntime, handleCallback, type Runtime } from '../shared/core/pipe
 import { closeStores } from '../shared/store/index.js';
 import { hotPathRuntime, noopJob } from './hot-path.js';
 import { OSS_SHAPED_KEY_URL, ossShapedResolver, signedUploads } from './lib/callbacks.js';
-import { type BenchOptions, type BenchResult, log, ROOT } from './lib/common.js';
+import { type BenchOptions, type BenchResult, log, ROOT, WITHOUT_OSS } from './lib/common.js';
 import { fmt, mb, slope, table } from './lib/stats.js';
 
 export const MAX_LAST_HALF_GROWTH = 0.02;
@@ -57,6 +57,7 @@ async function child(mode: Mode, total: number, every: number): Promise<void> {
       publicKeysFile: undefined,
       keyFetchTimeoutMs: 1500,
       logTarget: 'off',
+      ...WITHOUT_OSS,
     },
     { keys: ossShapedResolver() },
   );

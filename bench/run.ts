@@ -15,6 +15,7 @@ const BENCHMARKS: Record<string, () => Promise<{ run(options: BenchOptions): Pro
   datastores: () => import('./datastores.js'),
   'cold-start': () => import('./cold-start.js'),
   memory: () => import('./memory.js'),
+  'oss-head': () => import('./oss-head.js'),
 };
 
 const args = process.argv.slice(2);

@@ -208,6 +208,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       DATABASE_URL: `sqlite:${join(folder, 'bench.db')}`,
       OSS_ALLOWED_BUCKETS: 'examplebucket',
       OSS_PUBLIC_KEYS_FILE: keysFile,
+      OSS_VERIFY_OBJECTS: 'off', // the pipeline without OSS; the HEAD's own cost: bench/oss-head.ts
     });
     bare = await startServer('bench/servers/bare.ts', { PORT: '0', HOST: '127.0.0.1' });
     const urls = { local: `${local.url}/record-upload`, bare: `${bare.url}/record-upload` };
@@ -320,7 +321,7 @@ async function profileLocal(folder: string, keysFile: string, pool: UploadPool, 
   const profDir = mkdtempSync(join(tmpdir(), 'oss-cb-bench-prof-'));
   const server = await startServer(
     'scripts/serve.ts',
-    { PORT: '0', HOST: '127.0.0.1', DATABASE_URL: `sqlite:${join(folder, 'bench.db')}`, OSS_ALLOWED_BUCKETS: 'examplebucket', OSS_PUBLIC_KEYS_FILE: keysFile },
+    { PORT: '0', HOST: '127.0.0.1', DATABASE_URL: `sqlite:${join(folder, 'bench.db')}`, OSS_ALLOWED_BUCKETS: 'examplebucket', OSS_PUBLIC_KEYS_FILE: keysFile, OSS_VERIFY_OBJECTS: 'off' },
     ['--cpu-prof', `--cpu-prof-dir=${profDir}`],
   );
   try {

@@ -7,8 +7,21 @@ import { resolve } from 'node:path';
 
 export const DEV_KEYS_FILE = resolve(import.meta.dirname, '..', 'test', 'fixtures', 'keys', 'public-keys.json');
 
+/** Where local runs ask about objects: the local OSS emulator (OSS_EMULATOR_PORT, default 9001). */
+export const localOssEndpoint = (env: NodeJS.ProcessEnv = process.env): string => `http://127.0.0.1:${env.OSS_EMULATOR_PORT?.trim() || 9001}`;
+
 export function applyLocalDefaults(env: NodeJS.ProcessEnv = process.env): string[] {
   const notices: string[] = [];
+  if (env.OSS_VERIFY_OBJECTS?.trim() === 'off') {
+    notices.push('OSS_VERIFY_OBJECTS=off: callbacks are NOT checked with OSS; a forged callback naming an allowed bucket is recorded (every log line says objectCheck "off")');
+  } else if (!env.OSS_ENDPOINT?.trim()) {
+    env.OSS_ENDPOINT = localOssEndpoint(env);
+    notices.push(`OSS_ENDPOINT is not set: each callback's object is checked with the local OSS emulator at ${env.OSS_ENDPOINT}`);
+  }
+  if (!env.UPLOAD_TOKEN_SECRET?.trim() && !env.CALLBACK_OWNER_FROM?.trim()) {
+    env.CALLBACK_OWNER_FROM = 'x:owner';
+    notices.push('UPLOAD_TOKEN_SECRET and CALLBACK_OWNER_FROM are not set: jobs with an owner trust the uploader\'s x:owner unless their <JOB>_OWNER_KEY_PATTERN is set (local runs only; deployed functions refuse until an owner binding is configured)');
+  }
   if (!env.OSS_ALLOWED_BUCKETS?.trim()) {
     env.OSS_ALLOWED_BUCKETS = '*';
     notices.push('OSS_ALLOWED_BUCKETS is not set: accepting callbacks from ANY bucket (local runs only; deployed functions refuse all until it is set)');

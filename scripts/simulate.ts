@@ -197,7 +197,9 @@ let to = opts.to;
 async function startServer(): Promise<string> {
   server = spawn(process.execPath, ['--import', 'tsx', 'scripts/serve.ts'], {
     cwd: root,
-    env: { ...process.env, PORT: '0', OSS_EMULATOR_PORT: '0', OSS_PUBLIC_KEYS_FILE: keysFile, OSS_CALLBACK_LOG: opts.verbose ? 'stderr' : 'off' },
+    // The simulated objects exist in no OSS the server could ask: the object check is off for this
+    // server unless OSS_VERIFY_OBJECTS says otherwise (with the local OSS emulator, it can be on).
+    env: { ...process.env, PORT: '0', OSS_EMULATOR_PORT: '0', OSS_PUBLIC_KEYS_FILE: keysFile, OSS_CALLBACK_LOG: opts.verbose ? 'stderr' : 'off', OSS_VERIFY_OBJECTS: process.env.OSS_VERIFY_OBJECTS ?? 'off' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let banner = '';

@@ -4,6 +4,9 @@
 export { defineJob } from './core/job.js';
 export type { CallbackInfo, Job, JobContext, JsonObject, ObjectEventContext } from './core/job.js';
 export type { ObjectEventsSummary, OssObjectEvent } from './core/events.js';
+export { normalizeEtag, objectIdempotencyKey } from './core/object.js';
+export type { VerifiedObject } from './core/object.js';
+export type { Owner, OwnerSource } from './core/owner.js';
 export { createHandler } from './runtime/handler.js';
 export { CallbackError, configurationError } from './protocol/errors.js';
 export { oss } from './protocol/variables.js';

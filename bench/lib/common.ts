@@ -32,3 +32,12 @@ export function log(line = ''): void {
 export function verdict(met: boolean | undefined): string {
   return met === undefined ? 'skipped' : met ? 'met' : 'MISSED';
 }
+
+/**
+ * The pipeline benchmarks measure the pipeline without OSS: no HeadObject (OSS_VERIFY_OBJECTS=off) and
+ * the uploader's x:owner. The HEAD's own cost is measured by bench/oss-head.ts.
+ */
+export const WITHOUT_OSS = {
+  objects: { verify: 'off', endpoint: undefined, pathStyle: false, headTimeoutMs: 1500 },
+  owner: { tokenSecret: undefined, tokenGraceSeconds: 3600, defaultFrom: 'x:owner', vars: {} },
+} as const satisfies Pick<import('../../shared/core/config.js').CoreConfig, 'objects' | 'owner'>;

@@ -6,7 +6,9 @@
  *
  * Reply: 200 {"id","duplicate","url","variants":{"thumb":"https://…/a.jpg?x-oss-process=image/resize,w_320",…}}
  * Refused (JSON error, recorded): KeyPrefixNotAllowed 403, ImageFormatNotAllowed 415, ImageTooLarge 413,
- *   ImageKeyNotAddressable 422 (a "." or ".." key segment). The owner is the custom variable x:owner.
+ *   ImageKeyNotAddressable 422 (a "." or ".." key segment). The owner is bound per IMAGE_UPLOAD_OWNER_FROM
+ *   (shared/core/owner.ts); size, ETag and MIME type are OSS's (HeadObject). The image info (format,
+ *   width, height) is what the uploader's template says: OSS fills it in a genuine callback.
  * Template (form): see `job.template.form`, or `npm run template -- image-upload`.
  */
 import { createHash } from 'node:crypto';
@@ -102,28 +104,30 @@ export const job = defineJob({
     imageFormat: oss.imageFormat,
     reqId: oss.reqId,
   }),
-  custom: v.object({ owner: v.pipe(v.string(), v.nonEmpty('x:owner is empty: set it to the uploading user'), v.maxLength(128)) }),
+  // x:owner is read only with IMAGE_UPLOAD_OWNER_FROM=x:owner (the template lists it for that case).
+  custom: v.object({ owner: v.optional(v.string()) }),
   tables: [images],
+  owner: true,
 
-  async handle({ payload: p, custom, callback, store, signal, log }) {
+  async handle({ payload: p, object: o, owner, callback, store, signal, log }) {
     const c = config();
-    const image = { object: p.object, size: p.size, format: p.imageFormat, width: p.imageWidth, height: p.imageHeight, mimeType: p.mimeType };
+    const image = { object: o.key, size: o.size, format: p.imageFormat, width: p.imageWidth, height: p.imageHeight, mimeType: o.contentType };
     const refusal = checkPolicy(image, c);
     const { row, duplicate } = await store.transaction(
       (tx) =>
         tx.insertOnce(images, {
           id: newId(),
           idempotencyKey: callback.idempotencyKey,
-          bucket: p.bucket,
-          object: p.object,
-          objectHash: createHash('sha256').update(`${p.bucket}/${p.object}`).digest('hex'),
-          owner: custom.owner,
+          bucket: o.bucket,
+          object: o.key,
+          objectHash: createHash('sha256').update(`${o.bucket}/${o.key}`).digest('hex'),
+          owner: owner!.id,
           format: p.imageFormat ?? null,
           width: p.imageWidth ?? null,
           height: p.imageHeight ?? null,
-          size: p.size,
-          mimeType: p.mimeType ?? null,
-          etag: p.etag,
+          size: o.size,
+          mimeType: o.contentType ?? null,
+          etag: o.etag,
           status: refusal ? 'rejected' : 'accepted',
           reason: refusal?.reason ?? null,
           message: refusal?.message ?? null,
@@ -136,9 +140,9 @@ export const job = defineJob({
       const reason = row.reason as keyof typeof REFUSED;
       throw new CallbackError(reason, row.message ?? reason, { status: REFUSED[reason] ?? 422, details: { id: row.id, duplicate } });
     }
-    const base = publicBaseUrl(c.IMAGE_PUBLIC_BASE_URL, p.bucket, callback.platform?.region ?? process.env.FC_REGION, 'IMAGE_PUBLIC_BASE_URL');
-    const variants = Object.fromEntries(c.IMAGE_VARIANTS.map((variant) => [variant.name, objectUrl(base, p.object, variant.process)]));
-    return { id: row.id, duplicate, url: objectUrl(base, p.object), variants };
+    const base = publicBaseUrl(c.IMAGE_PUBLIC_BASE_URL, o.bucket, callback.platform?.region ?? process.env.FC_REGION, 'IMAGE_PUBLIC_BASE_URL');
+    const variants = Object.fromEntries(c.IMAGE_VARIANTS.map((variant) => [variant.name, objectUrl(base, o.key, variant.process)]));
+    return { id: row.id, duplicate, url: objectUrl(base, o.key), variants };
   },
 });
 

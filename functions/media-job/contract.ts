@@ -5,7 +5,7 @@
  * THE JOB EVENT (version 1). The worker function is invoked asynchronously with this JSON event:
  *
  *   {"type":"media-job","version":1,"jobId":"0193…","dispatch":1,
- *    "bucket":"examplebucket","object":"videos/a.mp4","size":10485760,"mimeType":"video/mp4",
+ *    "bucket":"examplebucket","object":"videos/a.mp4","owner":"alice","size":10485760,"mimeType":"video/mp4",
  *    "etag":"5EB6…","preset":"video-default","table":"media_jobs","createdAt":"2026-11-20T08:00:00.000Z"}
  *
  * - `dispatch` counts hand-offs of this job (1 = the first); the same job may arrive more than once
@@ -42,6 +42,8 @@ export const mediaJobs = defineTable(
     idempotencyKey: { type: 'string', maxLength: 160 },
     bucket: { type: 'string', maxLength: 63 },
     object: { type: 'text' },
+    /** Whose upload (MEDIA_JOB_OWNER_FROM); null for jobs created before owner binding. */
+    owner: { type: 'string', maxLength: 128, nullable: true },
     size: { type: 'bigint' },
     mimeType: { type: 'string', maxLength: 255, nullable: true },
     etag: { type: 'string', maxLength: 128 },
@@ -63,7 +65,7 @@ export const mediaJobs = defineTable(
     createdAt: { type: 'timestamp' },
     updatedAt: { type: 'timestamp' },
   },
-  { primaryKey: ['id'], unique: [['idempotencyKey']], indexes: [['status', 'nextDispatchAt']] },
+  { primaryKey: ['id'], unique: [['idempotencyKey']], indexes: [['status', 'nextDispatchAt']], migrations: [{ name: 'add-owner', up: [{ addColumn: 'owner' }] }] },
 );
 
 export type MediaJob = NonNullable<(typeof mediaJobs)['__row']>;
@@ -76,6 +78,7 @@ export const mediaJobEvent = v.looseObject({
   dispatch: v.number(),
   bucket: v.string(),
   object: v.string(),
+  owner: v.optional(v.nullable(v.string())),
   size: v.number(),
   mimeType: v.nullable(v.string()),
   etag: v.string(),
@@ -93,6 +96,7 @@ export function jobEvent(job: MediaJob): MediaJobEvent {
     dispatch: job.dispatchCount,
     bucket: job.bucket,
     object: job.object,
+    owner: job.owner,
     size: job.size,
     mimeType: job.mimeType,
     etag: job.etag,

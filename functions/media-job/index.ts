@@ -4,6 +4,8 @@
  * "queued", the upload, the preset) and THEN hands it to the worker function by FC asynchronous
  * invocation (shared/handoff: @alicloud/fc2 for an FC 2.0 worker, the FC 3.0 API otherwise),
  * replying at once. The same upload delivered twice gets the same job (and no second hand-off).
+ * Bucket, key, size, ETag and MIME type are OSS's (HeadObject), so a forged callback never starts a
+ * worker; the owner is bound per MEDIA_JOB_OWNER_FROM (shared/core/owner.ts) and sent in the job event.
  *
  * A failed hand-off is not an error for the uploader: the upload is fine and the job is committed,
  * so the reply is still 200, with "dispatched": false; media-dispatch (timer) hands it off again.
@@ -52,13 +54,15 @@ export const job = defineJob({
   name: 'media-job',
   description: 'Media jobs: commit a job for video/audio uploads, hand it to a worker asynchronously.',
   payload: v.object({ bucket: oss.bucket, object: oss.object, etag: oss.etag, size: oss.size, mimeType: oss.mimeType, reqId: oss.reqId }),
+  custom: v.object({ owner: v.optional(v.string()) }),
   tables: [mediaJobs],
+  owner: true,
 
-  async handle({ payload: p, callback, store, signal, log }) {
-    const preset = presetFor(p.mimeType, config().MEDIA_PRESETS);
+  async handle({ object: o, owner, callback, store, signal, log }) {
+    const preset = presetFor(o.contentType, config().MEDIA_PRESETS);
     if (!preset) {
       log({ skipped: true });
-      return { id: null, skipped: `${JSON.stringify(p.mimeType ?? '')} has no preset in MEDIA_PRESETS: no job` };
+      return { id: null, skipped: `${JSON.stringify(o.contentType ?? '')} has no preset in MEDIA_PRESETS: no job` };
     }
     const now = new Date();
     const redispatchMs = handoffConfig().MEDIA_REDISPATCH_AFTER_S * 1000;
@@ -68,11 +72,12 @@ export const job = defineJob({
         tx.insertOnce(mediaJobs, {
           id: newId(),
           idempotencyKey: callback.idempotencyKey,
-          bucket: p.bucket,
-          object: p.object,
-          size: p.size,
-          mimeType: p.mimeType ?? null,
-          etag: p.etag,
+          bucket: o.bucket,
+          object: o.key,
+          owner: owner!.id,
+          size: o.size,
+          mimeType: o.contentType ?? null,
+          etag: o.etag,
           preset,
           status: 'queued',
           dispatchCount: 1, // the hand-off below

@@ -1,6 +1,8 @@
 /**
  * record-upload: the upload registry. Records every verified upload once; a repeated or replayed
- * callback for the same upload gets the same id back with `"duplicate": true`.
+ * callback for the same upload (same bucket, key and ETag) gets the same id back with `"duplicate": true`.
+ * Bucket, key, ETag, size, MIME type and CRC-64 are OSS's (HeadObject); image info, Content-MD5,
+ * VPC id, client IP, operation, request id and custom variables are what the uploader's template says.
  *
  * Reply: 200 {"id":"<record id>","duplicate":false}
  * Template (form): see `job.template.form`, or `npm run template -- record-upload`.
@@ -56,21 +58,21 @@ export const job = defineJob({
   custom: v.record(v.string(), v.string()),
   tables: [uploads],
 
-  async handle({ payload: p, custom, callback, store, signal, log }) {
+  async handle({ payload: p, custom, object, callback, store, signal, log }) {
     const { row, duplicate } = await store.transaction(
       (tx) =>
         tx.insertOnce(uploads, {
           id: newId(),
           idempotencyKey: callback.idempotencyKey,
-          bucket: p.bucket,
-          object: p.object,
-          etag: p.etag,
-          size: p.size,
-          mimeType: p.mimeType ?? null,
+          bucket: object.bucket,
+          object: object.key,
+          etag: object.etag,
+          size: object.size,
+          mimeType: object.contentType ?? null,
           imageWidth: p.imageWidth ?? null,
           imageHeight: p.imageHeight ?? null,
           imageFormat: p.imageFormat ?? null,
-          crc64: p.crc64 ?? null,
+          crc64: object.crc64 ?? null,
           contentMd5: p.contentMd5 ?? null,
           vpcId: p.vpcId ?? null,
           clientIp: p.clientIp,

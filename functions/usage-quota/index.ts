@@ -1,5 +1,7 @@
 /**
- * usage-quota: exact stored bytes per owner (the custom variable x:owner). An upload adds its size;
+ * usage-quota: exact stored bytes per owner. The owner is bound per USAGE_QUOTA_OWNER_FROM (an upload
+ * token, the object key, or — local runs — x:owner: shared/core/owner.ts); the size is OSS's (HeadObject),
+ * never the body's. An upload adds its size;
  * the same upload delivered again adds nothing; overwriting an object adjusts by the difference
  * (and moves the bytes if another owner had it). Each upload locks its object row, then the owner
  * rows in name order, so concurrent callbacks never lose an update and never deadlock.
@@ -79,10 +81,14 @@ export const job = defineJob({
   name: 'usage-quota',
   description: 'Per-owner storage accounting with quotas: exact, idempotent, safe under concurrency.',
   payload: v.object({ bucket: oss.bucket, object: oss.object, etag: oss.etag, size: oss.size, reqId: oss.reqId }),
-  custom: v.object({ owner: v.pipe(v.string(), v.nonEmpty('x:owner is empty: set it to the owner to charge'), v.maxLength(128)) }),
+  // x:owner is read only with USAGE_QUOTA_OWNER_FROM=x:owner (the template lists it for that case).
+  custom: v.object({ owner: v.optional(v.string()) }),
   tables: [owners, objects, uploads],
+  owner: true,
 
-  async handle({ payload: p, custom: { owner }, callback, store, signal, log }) {
+  async handle({ object: o, owner: bound, callback, store, signal, log }) {
+    const owner = bound!.id;
+    const p = { bucket: o.bucket, object: o.key, etag: o.etag, size: o.size };
     const idempotencyKey = callback.idempotencyKey;
     const objectHash = createHash('sha256').update(`${p.bucket}/${p.object}`).digest('hex');
     const now = new Date();

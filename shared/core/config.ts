@@ -4,6 +4,8 @@
  */
 
 import { DEFAULT_DATABASE_URL } from '../store/index.js';
+import { isOwnerSetting, OWNER_SOURCES, type OwnerConfig, type OwnerSource } from './owner.js';
+import { DEFAULT_UPLOAD_TOKEN_GRACE_S } from './upload-token.js';
 
 export { DEFAULT_DATABASE_URL };
 
@@ -34,6 +36,21 @@ export interface CoreConfig {
   eventDeadlineMs?: number;
   /** Where the one-line-per-callback JSON log goes. */
   logTarget: 'stdout' | 'stderr' | 'off';
+  /** How the object a callback names is checked with OSS (shared/core/verify-object.ts). */
+  objects: ObjectCheckConfig;
+  /** Owner binding settings (shared/core/owner.ts). */
+  owner: OwnerConfig;
+}
+
+export interface ObjectCheckConfig {
+  /** OSS_VERIFY_OBJECTS: `head` (default) asks OSS about each object; `off` trusts the body (announced, logged). */
+  verify: 'head' | 'off';
+  /** OSS_ENDPOINT; undefined = the region's internal endpoint, https://oss-<region>-internal.aliyuncs.com. */
+  endpoint: string | undefined;
+  /** OSS_PATH_STYLE: `/<bucket>/<key>` instead of the bucket in the host name. */
+  pathStyle: boolean;
+  /** OSS_HEAD_TIMEOUT_MS: the HEAD's own bound, always cut to the time left before the deadline. */
+  headTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -107,5 +124,41 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): CoreConfig 
     keyFetchTimeoutMs: integer(env, 'OSS_KEY_FETCH_TIMEOUT_MS', 1500, 100, 4000),
     eventDeadlineMs: integer(env, 'EVENT_DEADLINE_MS', 8000, 100, 86_400_000),
     logTarget,
+    objects: objectCheckFromEnv(env),
+    owner: ownerConfigFromEnv(env),
+  };
+}
+
+function objectCheckFromEnv(env: NodeJS.ProcessEnv): ObjectCheckConfig {
+  const verify = env.OSS_VERIFY_OBJECTS?.trim() || 'head';
+  if (verify !== 'head' && verify !== 'off') {
+    throw new ConfigError(`OSS_VERIFY_OBJECTS=${JSON.stringify(verify)} must be head (check each object with OSS) or off`);
+  }
+  const endpoint = env.OSS_ENDPOINT?.trim().replace(/\/+$/, '') || undefined;
+  if (endpoint !== undefined && !/^https?:\/\/[^/?#]+$/.test(endpoint)) {
+    throw new ConfigError(`OSS_ENDPOINT=${JSON.stringify(endpoint)} must be http(s)://host[:port], e.g. https://oss-cn-hangzhou-internal.aliyuncs.com`);
+  }
+  const pathStyle = (env.OSS_PATH_STYLE?.trim() || 'false').toLowerCase();
+  if (!['true', 'false', '1', '0'].includes(pathStyle)) throw new ConfigError(`OSS_PATH_STYLE=${JSON.stringify(env.OSS_PATH_STYLE)} must be true or false`);
+  return {
+    verify,
+    endpoint,
+    pathStyle: pathStyle === 'true' || pathStyle === '1',
+    headTimeoutMs: integer(env, 'OSS_HEAD_TIMEOUT_MS', 1500, 100, 4000),
+  };
+}
+
+function ownerConfigFromEnv(env: NodeJS.ProcessEnv): OwnerConfig {
+  const defaultFrom = env.CALLBACK_OWNER_FROM?.trim() || undefined;
+  if (defaultFrom !== undefined && !(OWNER_SOURCES as readonly string[]).includes(defaultFrom)) {
+    throw new ConfigError(`CALLBACK_OWNER_FROM=${JSON.stringify(defaultFrom)} must be one of ${OWNER_SOURCES.join(', ')}`);
+  }
+  const vars: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(env)) if (isOwnerSetting(name)) vars[name] = value;
+  return {
+    tokenSecret: env.UPLOAD_TOKEN_SECRET?.trim() || undefined,
+    tokenGraceSeconds: integer(env, 'UPLOAD_TOKEN_GRACE_S', DEFAULT_UPLOAD_TOKEN_GRACE_S, 0, 7 * 24 * 3600),
+    defaultFrom: defaultFrom as OwnerSource | undefined,
+    vars,
   };
 }

@@ -88,9 +88,7 @@ export class ObjectEventsError extends CallbackError {
 export const DEFAULT_EVENT_DEADLINE_MS = 8000;
 
 /** `"D41D8…"` / `d41d8…` → `D41D8…`: the ETag as OSS puts it in events and in the callback's `${etag}`. */
-export function normalizeEtag(etag: string): string {
-  return etag.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1').toUpperCase();
-}
+export { normalizeEtag } from './object.js';
 
 /** Why an event from this bucket is ignored, or undefined when the bucket is allowed. */
 export function bucketRefusal(bucket: string, allowed: CoreConfig['allowedBuckets']): string | undefined {

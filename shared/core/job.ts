@@ -6,6 +6,8 @@ import * as v from 'valibot';
 import { callbackBodyTemplate, oss } from '../protocol/index.js';
 import type { Store, Table } from '../store/types.js';
 import type { OssObjectEvent } from './events.js';
+import type { VerifiedObject } from './object.js';
+import type { Owner } from './owner.js';
 import type { PlatformContext } from './platform.js';
 
 /** Schema of the system variables a job reads: an object whose entries are `oss.*` schemas. */
@@ -20,10 +22,15 @@ export interface CallbackInfo {
   /** The platform's request id (also in the log line and in error replies). */
   requestId: string;
   /**
-   * Identifies the upload: `<bucket>/<reqId>` when the body carries OSS's `reqId`, otherwise the
-   * SHA-256 of the signed body. The same upload delivered twice has the same key.
+   * Identifies the upload: `obj:` + SHA-256 of bucket, key and ETag as OSS reports them
+   * (`objectIdempotencyKey`, shared/core/object.ts). Never chosen by the uploader: the same upload
+   * delivered twice, or once as a callback and once as an OSS event, has the same key.
    */
   idempotencyKey: string;
+  /** The body's `reqId`, if any: written by the template, a hint for correlation only (never a key). */
+  reqIdHint: string | undefined;
+  /** The callback URL query exactly as OSS signed it (null: no `?`). */
+  query: string | null;
   bodyType: 'form' | 'json';
   receivedAt: Date;
   /** The path OSS signed (after `OSS_CALLBACK_PATH_MAP`), still percent-encoded. */
@@ -35,8 +42,14 @@ export interface CallbackInfo {
 }
 
 export interface JobContext<P, C> {
+  /** What the uploader's template filled in: record from `object` whatever OSS vouches for. */
   payload: P;
+  /** The custom `x:` variables: written by the uploader, never proof of anything. */
   custom: C;
+  /** The object as OSS reports it (HeadObject, or an OSS event; the body's only with OSS_VERIFY_OBJECTS=off). */
+  object: VerifiedObject;
+  /** Whose upload it is, for jobs defined with `owner: true` (shared/core/owner.ts); undefined otherwise. */
+  owner: Owner | undefined;
   callback: CallbackInfo;
   /** The datastore, opened and migrated for this job's tables. */
   store: Store;
@@ -67,6 +80,8 @@ export interface JobDefinition<P extends PayloadSchema, C extends CustomSchema, 
   payload: P;
   custom?: C;
   tables?: readonly Table<any>[];
+  /** The job attributes uploads to an owner: bind one per <JOB>_OWNER_FROM (shared/core/owner.ts). */
+  owner?: boolean;
   handle(context: JobContext<v.InferOutput<P>, v.InferOutput<C>>): Promise<R>;
   /**
    * What the job does with an OSS object event (FC OSS trigger). Must be idempotent: FC redelivers.
@@ -82,6 +97,7 @@ export interface Job {
   readonly payload: PayloadSchema;
   readonly custom: CustomSchema;
   readonly tables: readonly Table<any>[];
+  readonly owner: boolean;
   /** The callbackBody templates uploaders should use with this job. */
   readonly template: { readonly form: string; readonly json: string };
   handle(context: JobContext<any, any>): Promise<JsonObject>;
@@ -108,6 +124,7 @@ export function defineJob<P extends PayloadSchema, C extends CustomSchema = type
     payload: definition.payload,
     custom,
     tables: definition.tables ?? [],
+    owner: definition.owner ?? false,
     template: {
       form: callbackBodyTemplate(definition.payload, custom, 'form'),
       json: callbackBodyTemplate(definition.payload, custom, 'json'),

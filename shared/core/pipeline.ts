@@ -1,6 +1,7 @@
 /**
  * The callback pipeline every runtime adapter calls: method → size → signature → decode → bucket →
- * payload → job, all inside the deadline; exactly one JSON reply and one log line per callback.
+ * payload → owner binding → object check with OSS (HeadObject) → job, all inside the deadline; exactly
+ * one JSON reply and one log line per callback.
  */
 import { createHash } from 'node:crypto';
 import * as v from 'valibot';
@@ -21,6 +22,9 @@ import { type CoreConfig, configFromEnv, publicPath } from './config.js';
 import type { CallbackRequest, CallbackResponse } from './http.js';
 import type { Job, JsonObject } from './job.js';
 import { createLogger, type Logger } from './log.js';
+import { objectIdempotencyKey } from './object.js';
+import { type OwnerBinding, ownerBinding, resolveOwner } from './owner.js';
+import { type ClaimedObject, verifyObject } from './verify-object.js';
 
 /** OSS abandons a callback after 5 s; a platform receive time older than that is not trusted. */
 const OSS_TIMEOUT_MS = 5000;
@@ -32,12 +36,22 @@ export interface Runtime {
   log: Logger;
   /** Opens (once) the store and migrates the job's tables (once per job). */
   storeFor(job: Job): Promise<Store>;
+  /** The job's owner binding (shared/core/owner.ts), read once per job from `config.owner`. */
+  ownerBindingFor(job: Job): OwnerBinding;
 }
 
 export function createRuntime(config: CoreConfig = configFromEnv(), overrides: Partial<Omit<Runtime, 'config'>> = {}): Runtime {
   const migrated = new Map<string, Promise<Store>>();
+  const bindings = new Map<string, OwnerBinding>();
   return {
     config,
+    ownerBindingFor:
+      overrides.ownerBindingFor ??
+      ((job) => {
+        let binding = bindings.get(job.name);
+        if (!binding) bindings.set(job.name, (binding = ownerBinding(job.name, config.owner)));
+        return binding;
+      }),
     keys:
       overrides.keys ??
       createKeyResolver({
@@ -67,7 +81,12 @@ export function createRuntime(config: CoreConfig = configFromEnv(), overrides: P
 let defaultRuntime: Runtime | undefined;
 /** The runtime built from environment variables, created on first use (not at import time). */
 export function runtimeFromEnv(): Runtime {
-  defaultRuntime ??= createRuntime();
+  if (!defaultRuntime) {
+    defaultRuntime = createRuntime();
+    if (defaultRuntime.config.objects.verify === 'off') {
+      defaultRuntime.log({ notice: 'OSS_VERIFY_OBJECTS=off: callbacks are NOT checked with OSS; a forged callback naming an allowed bucket is recorded (each log line says objectCheck "off")' });
+    }
+  }
   return defaultRuntime;
 }
 
@@ -115,6 +134,22 @@ function bucketCheck(bucket: unknown, allowed: CoreConfig['allowedBuckets']): st
 }
 
 /**
+ * The object the signed body names: `object` and `etag` are required to ask OSS about it; with
+ * OSS_VERIFY_OBJECTS=off a body without them is taken as it is (key and ETag empty).
+ */
+function claimedObject(bucket: string, fields: Record<string, unknown>, verify: 'head' | 'off'): ClaimedObject {
+  const key = typeof fields.object === 'string' ? fields.object : '';
+  const etag = typeof fields.etag === 'string' ? fields.etag.trim() : '';
+  if (verify === 'head' && (key === '' || etag === '' || Buffer.byteLength(key) > 1023)) {
+    throw new CallbackError(
+      'InvalidPayload',
+      'the signed callback body does not name an object: add object=${object}&etag=${etag} to callbackBody (each callback\'s object is checked with OSS: OSS_VERIFY_OBJECTS)',
+    );
+  }
+  return { bucket, key, etag, size: fields.size, mimeType: fields.mimeType, crc64: fields.crc64 };
+}
+
+/**
  * Runs `work` until it settles or the deadline passes; on timeout the signal is aborted with the
  * error (`DeadlineExceeded`; `timeoutError` words it for another caller, e.g. OSS events).
  */
@@ -152,6 +187,8 @@ export async function handleCallback(job: Job, request: CallbackRequest, runtime
     function: job.name,
     requestId: request.requestId,
     ossRequestId: header(request, 'x-oss-request-id'),
+    // Every line says whether objects are checked with OSS (OSS_VERIFY_OBJECTS=off is an announced opt-out).
+    objectCheck: config.objects.verify,
   };
   let response: CallbackResponse;
   try {
@@ -167,7 +204,7 @@ export async function handleCallback(job: Job, request: CallbackRequest, runtime
     const deadline = deadlineFor(request.receivedAt, config.deadlineMs);
     const result = await withDeadline(deadline, async (signal) => {
       const path = publicPath(request.rawPath, config.pathMap);
-      await verifyCallbackSignature({ ...request, rawPath: path }, runtime.keys, signal);
+      const signed = await verifyCallbackSignature({ ...request, rawPath: path }, runtime.keys, signal);
 
       const body = decodeBody(header(request, 'content-type'), request.body);
       const bucket = bucketCheck(body.fields.bucket, config.allowedBuckets);
@@ -191,15 +228,32 @@ export async function handleCallback(job: Job, request: CallbackRequest, runtime
           { details: { problems, expectedCallbackBody: job.template.form } },
         );
       }
-      const reqId = typeof payload.output.reqId === 'string' ? payload.output.reqId : undefined;
+      // Whose upload (cheap, local), then: does OSS have this object, with this ETag? (OSS's facts from here on.)
+      const claimed = claimedObject(bucket, body.fields, config.objects.verify);
+      const owner = job.owner
+        ? resolveOwner(runtime.ownerBindingFor(job), { object: claimed, custom: body.custom, query: signed.query }, config.owner)
+        : undefined;
+      if (owner) line.ownerFrom = owner.from;
+      const object = await verifyObject(claimed, config.objects, {
+        platform: request.platform,
+        deadline,
+        signal,
+        log: (fields) => Object.assign(line, fields),
+      });
+      const reqId = typeof body.fields.reqId === 'string' ? body.fields.reqId : undefined;
       const context = {
         payload: payload.output,
         custom: custom.output,
+        object,
+        owner,
         callback: {
           requestId: request.requestId,
-          idempotencyKey: reqId
-            ? `${bucket}/${reqId}`
-            : `sha256:${createHash('sha256').update(request.body).digest('hex')}`,
+          idempotencyKey:
+            object.key !== '' && object.etag !== ''
+              ? objectIdempotencyKey(object)
+              : `sha256:${createHash('sha256').update(request.body).digest('hex')}`, // OSS_VERIFY_OBJECTS=off, no object named
+          reqIdHint: reqId,
+          query: signed.query,
           bodyType: body.type,
           receivedAt: new Date(request.receivedAt ?? Date.now()),
           path,

@@ -19,7 +19,8 @@ let base = '';
 let banner = '';
 
 before(async () => {
-  server = await startLocalServer({ DATABASE_URL: `sqlite:${dbFile}` });
+  // About the local server, not the object check (test/integration/trust.test.ts): no OSS to ask here.
+  server = await startLocalServer({ DATABASE_URL: `sqlite:${dbFile}`, OSS_VERIFY_OBJECTS: 'off' });
   ({ base, banner } = server);
 });
 

@@ -1,5 +1,5 @@
 /** Building signed callbacks and runtimes for tests, with the development key pair. */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,12 +63,17 @@ export function signedRequest(body: string | Buffer, options: SignedOptions = {}
   };
 }
 
-/** Sample values for every OSS system variable (one upload). */
+/**
+ * Sample values for every OSS system variable (one upload). Each call is another upload: its own
+ * ETag (the idempotency key is bucket + key + ETag) and request id. A given `reqId` without an
+ * `etag` gets an ETag derived from it, so that tests which repeat a request id repeat the upload.
+ */
 export function uploadValues(overrides: TemplateValues = {}): TemplateValues {
+  const etag = typeof overrides.reqId === 'string' ? createHash('md5').update(overrides.reqId).digest('hex').toUpperCase() : randomBytes(16).toString('hex').toUpperCase();
   return {
     bucket: 'examplebucket',
     object: 'photos/2026/cat 1.jpg',
-    etag: 'D41D8CD98F00B204E9800998ECF8427E',
+    etag,
     size: 102400,
     mimeType: 'image/jpeg',
     'imageInfo.width': 640,
@@ -106,6 +111,11 @@ export function testRuntime(config: Partial<CoreConfig> = {}, overrides: Partial
     publicKeysFile: undefined,
     keyFetchTimeoutMs: 1500,
     logTarget: 'off',
+    // Tests about something else run without OSS: no HeadObject (OSS_VERIFY_OBJECTS=off, in every log
+    // line as objectCheck "off") and the uploader's x:owner, as `npm start` allows. The object check and
+    // owner binding tests (test/integration/trust.test.ts) pass their own `objects` and `owner`.
+    objects: { verify: 'off', endpoint: undefined, pathStyle: false, headTimeoutMs: 1500 },
+    owner: { tokenSecret: undefined, tokenGraceSeconds: 3600, defaultFrom: 'x:owner', vars: {} },
     ...config,
   };
   const runtime = createRuntime(full, {

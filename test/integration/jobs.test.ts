@@ -260,7 +260,7 @@ for (const backend of JOB_STORES) {
       await t.test('media-job: committed, handed off through @alicloud/fc2, the worker reports succeeded', async () => {
         const store = await runtime.storeFor(mediaJob);
         currentStore = store;
-        const values = uploadValues({ object: 'videos/clip 1.mp4', mimeType: 'video/mp4', size: 2048, reqId: reqId() });
+        const values = uploadValues({ object: 'videos/clip 1.mp4', mimeType: 'video/mp4', size: 2048, reqId: reqId(), 'x:owner': 'mia' });
         const response = await send(jobCallback(mediaJob, values, { platform: PLATFORM }), mediaJob);
         const body = reply(response);
         assert.deepEqual(pick(body, 'status', 'preset', 'duplicate', 'dispatched'), { status: 'queued', preset: 'video-default', duplicate: false, dispatched: true });
@@ -280,7 +280,7 @@ for (const backend of JOB_STORES) {
         setEnv({ MEDIA_FC_API: 'fc3' });
         try {
           const store = await runtime.storeFor(mediaJob);
-          const body = reply(await send(jobCallback(mediaJob, uploadValues({ object: 'audio/empty.mp3', mimeType: 'audio/mpeg', size: 0, reqId: reqId() }), { platform: PLATFORM }), mediaJob));
+          const body = reply(await send(jobCallback(mediaJob, uploadValues({ object: 'audio/empty.mp3', mimeType: 'audio/mpeg', size: 0, reqId: reqId(), 'x:owner': 'mia' }), { platform: PLATFORM }), mediaJob));
           assert.equal(body.dispatched, true);
           const row = await eventually(async () => {
             const [r] = await read(store, (tx) => tx.find(mediaJobs, { id: body.id }));
@@ -295,7 +295,7 @@ for (const backend of JOB_STORES) {
       await t.test('media-job: a failed hand-off still answers 200 with the job id; media-dispatch hands it off later', async () => {
         const store = await runtime.storeFor(mediaJob);
         setEnv({ MEDIA_FC_ENDPOINT: 'http://127.0.0.1:1' }); // nothing listens there
-        const values = uploadValues({ object: 'videos/later.mov', mimeType: 'video/quicktime', reqId: reqId() });
+        const values = uploadValues({ object: 'videos/later.mov', mimeType: 'video/quicktime', reqId: reqId(), 'x:owner': 'mia' });
         const response = await send(jobCallback(mediaJob, values, { platform: PLATFORM }), mediaJob);
         assert.equal(response.status, 200);
         const body = reply(response);
@@ -322,7 +322,7 @@ for (const backend of JOB_STORES) {
         const store = await runtime.storeFor(mediaJob);
         setEnv({ MEDIA_FC_ENDPOINT: 'http://127.0.0.1:1' });
         const ids: string[] = [];
-        for (let i = 0; i < 3; i++) ids.push(reply(await send(jobCallback(mediaJob, uploadValues({ object: `videos/b${i}.mp4`, mimeType: 'video/mp4', reqId: reqId() }), { platform: PLATFORM }), mediaJob)).id);
+        for (let i = 0; i < 3; i++) ids.push(reply(await send(jobCallback(mediaJob, uploadValues({ object: `videos/b${i}.mp4`, mimeType: 'video/mp4', reqId: reqId(), 'x:owner': 'mia' }), { platform: PLATFORM }), mediaJob)).id);
         for (const id of ids) await makeDue(store, id);
         const timer = () => runTask(dispatchTask, Buffer.from('{}'), PLATFORM, { store: async () => store, log: quiet });
         assert.deepEqual(await timer(), { checked: 2, dispatched: 0, failedHandoffs: 2, exhausted: 0 }, 'MEDIA_DISPATCH_BATCH=2');
@@ -338,7 +338,7 @@ for (const backend of JOB_STORES) {
         setEnv({ MEDIA_FC_ENDPOINT: endpoint });
 
         // A worker that died: running, lease expired → handed off again and taken over.
-        const id = reply(await send(jobCallback(mediaJob, uploadValues({ object: 'videos/dead.mp4', mimeType: 'video/mp4', reqId: reqId() }), { platform: { ...PLATFORM, credentials: undefined } }), mediaJob)).id;
+        const id = reply(await send(jobCallback(mediaJob, uploadValues({ object: 'videos/dead.mp4', mimeType: 'video/mp4', reqId: reqId(), 'x:owner': 'mia' }), { platform: { ...PLATFORM, credentials: undefined } }), mediaJob)).id;
         const claim = await claimJob(store, id, 1);
         assert.equal(claim.claimed, true);
         await new Promise((resolve) => setTimeout(resolve, 10));
@@ -355,7 +355,7 @@ for (const backend of JOB_STORES) {
       await t.test('worker claims: a finished job or a live lease is left alone', async () => {
         const store = await runtime.storeFor(mediaJob);
         setEnv({ MEDIA_FC_ENDPOINT: 'http://127.0.0.1:1' });
-        const id = reply(await send(jobCallback(mediaJob, uploadValues({ object: 'videos/claim.mp4', mimeType: 'video/mp4', reqId: reqId() }), { platform: PLATFORM }), mediaJob)).id;
+        const id = reply(await send(jobCallback(mediaJob, uploadValues({ object: 'videos/claim.mp4', mimeType: 'video/mp4', reqId: reqId(), 'x:owner': 'mia' }), { platform: PLATFORM }), mediaJob)).id;
         setEnv({ MEDIA_FC_ENDPOINT: endpoint });
         const first = await claimJob(store, id, 60_000);
         assert.equal(first.claimed, true);
@@ -363,7 +363,7 @@ for (const backend of JOB_STORES) {
         assert.equal(await finishJob(store, first as { job: MediaJob; runId: string }, { status: 'succeeded', result: { ok: 1 } }), true);
         assert.deepEqual(pick(await claimJob(store, id, 60_000), 'claimed', 'reason'), { claimed: false, reason: 'finished' });
         assert.deepEqual(await claimJob(store, 'no-such-job', 1), { claimed: false, reason: 'unknown' });
-        const skipped = reply(await send(jobCallback(mediaJob, uploadValues({ mimeType: 'image/png', reqId: reqId() }), { platform: PLATFORM }), mediaJob));
+        const skipped = reply(await send(jobCallback(mediaJob, uploadValues({ mimeType: 'image/png', reqId: reqId(), 'x:owner': 'mia' }), { platform: PLATFORM }), mediaJob));
         assert.deepEqual(skipped, { id: null, skipped: '"image/png" has no preset in MEDIA_PRESETS: no job' });
       });
     } finally {

@@ -10,6 +10,7 @@ import { after, test, type TestContext } from 'node:test';
 import { job as recordUpload, uploads } from '../../../functions/record-upload/index.js';
 import { handleCallback } from '../../../shared/core/pipeline.js';
 import { closeStores, newId, openStore, type Store } from '../../../shared/store/index.js';
+import { objectIdempotencyKey } from '../../../shared/core/object.js';
 import { body, signedRequest, testRuntime, uploadValues, type TestRuntime } from '../../helpers/callbacks.js';
 import {
   createTestDatabase,
@@ -172,7 +173,9 @@ export function separateInstance(url: string, opened: Store[]): TestRuntime {
   );
 }
 
-export const keyOf = (values: ReturnType<typeof upload>): string => `${values.bucket}/${values.reqId}`;
+/** The upload's idempotency key: from bucket, key and ETag (the request id is only a hint). */
+export const keyOf = (values: ReturnType<typeof upload>): string =>
+  objectIdempotencyKey({ bucket: String(values.bucket), key: String(values.object), etag: String(values.etag) });
 
 /** The upload's records (by idempotency key). */
 export async function recordsOf(db: Db, values: ReturnType<typeof upload>): Promise<UploadRecord[]> {
@@ -231,7 +234,7 @@ export function guaranteeSuite(target: Target): void {
       const values = upload(bucket, { size: 1000 + i });
       const id = expectOk(await send(runtime, values), false);
       const rows = (await records(db, bucket)).filter((row) => row.id === id);
-      assert.deepEqual(rows, [{ id, idempotencyKey: `${bucket}/${values.reqId}`, object: values.object, size: 1000 + i }]);
+      assert.deepEqual(rows, [{ id, idempotencyKey: keyOf(values), object: values.object, size: 1000 + i }]);
     }
     assert.equal((await records(db, bucket)).length, 5);
   });

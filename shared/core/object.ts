@@ -1,0 +1,39 @@
+/**
+ * The object a callback is about, as OSS vouches for it, and the idempotency key derived from it.
+ *
+ * A valid callback signature proves only that OSS sent the body; the body is the uploader's template
+ * after substitution and may hold constants. So the facts a job records come from OSS itself: a
+ * HeadObject at callback time (`verifiedBy: 'head'`), or an OSS event (`'event'`, facts from the
+ * event). With OSS_VERIFY_OBJECTS=off they come from the body (`'unverified'`).
+ */
+import { createHash } from 'node:crypto';
+
+export interface VerifiedObject {
+  bucket: string;
+  key: string;
+  /** The ETag without quotes, as OSS reports it (upper-case hex; `<hex>-<parts>` for multipart uploads). */
+  etag: string;
+  /** Bytes, from OSS (Content-Length of the HEAD, or the event's size). */
+  size: number;
+  contentType?: string;
+  /** x-oss-hash-crc64ecma, decimal. */
+  crc64?: string;
+  lastModified?: Date;
+  verifiedBy: 'head' | 'event' | 'unverified';
+}
+
+/** `"abc"`, `W/"abc"`, ` abc ` → `ABC`: one spelling for comparing ETags from headers, bodies and events. */
+export function normalizeEtag(etag: string): string {
+  return etag.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1').toUpperCase();
+}
+
+/**
+ * The idempotency key of an upload: `obj:` + hex SHA-256 of `bucket \0 key \0 ETAG`. Derived from facts
+ * OSS vouches for only, never from the body's request id: the same bucket, key and ETag are the same
+ * upload, whether it arrives as a callback or as an OSS event, however often. (An identical re-upload
+ * of the same bytes to the same key has the same ETag, so it counts as the same upload.)
+ */
+export function objectIdempotencyKey(object: Pick<VerifiedObject, 'bucket' | 'key' | 'etag'>): string {
+  const digest = createHash('sha256').update(`${object.bucket}\0${object.key}\0${normalizeEtag(object.etag)}`).digest('hex');
+  return `obj:${digest}`;
+}

@@ -1,0 +1,152 @@
+/**
+ * Owner binding: whose upload this is, for jobs that charge or attribute an upload to someone
+ * (`defineJob({ owner: true, … })`). `x:owner` is written by the uploader, so it proves nothing. Each
+ * job reads one setting, named after the job (`usage-quota` → USAGE_QUOTA_OWNER_FROM):
+ *
+ *  - `token`: the owner in the upload token (shared/core/upload-token.ts) that the upload-policy
+ *    function issued for this bucket, key and job; it travels in the callback URL's query
+ *    (`upload_token`), which OSS signs. Needs UPLOAD_TOKEN_SECRET. Use with browser/PostObject uploads.
+ *  - `key`: the first capture group of <JOB>_OWNER_KEY_PATTERN (e.g. `^users/([^/]+)/`) on the
+ *    object key, which OSS confirmed exists. Use where STS session policies confine each user to a
+ *    prefix (the mobile-SDK flow): the key then proves who wrote it.
+ *  - `x:owner`: the uploader's own claim, unverified. Only where every uploader is trusted (local runs).
+ *
+ * Unset: `token` when UPLOAD_TOKEN_SECRET is set, else `key` when the job's pattern is set, else
+ * CALLBACK_OWNER_FROM (which `npm start` sets to `x:owner`), else every callback is refused with a
+ * configuration error naming the settings.
+ */
+import { CallbackError } from '../protocol/errors.js';
+import type { VerifiedObject } from './object.js';
+import { assertTokenSecret, UPLOAD_TOKEN_PARAM, verifyUploadToken } from './upload-token.js';
+
+export type OwnerSource = 'token' | 'key' | 'x:owner';
+export const OWNER_SOURCES: readonly OwnerSource[] = ['token', 'key', 'x:owner'];
+export const MAX_OWNER_LENGTH = 128;
+
+/** Who the upload belongs to, and how that was established. */
+export interface Owner {
+  id: string;
+  from: OwnerSource;
+}
+
+/** The settings owner binding reads (part of CoreConfig, from the environment). */
+export interface OwnerConfig {
+  /** UPLOAD_TOKEN_SECRET. */
+  tokenSecret: string | undefined;
+  /** UPLOAD_TOKEN_GRACE_S. */
+  tokenGraceSeconds: number;
+  /** CALLBACK_OWNER_FROM: the fallback for every job. */
+  defaultFrom: OwnerSource | undefined;
+  /** Every <JOB>_OWNER_FROM and <JOB>_OWNER_KEY_PATTERN variable, by name. */
+  vars: Readonly<Record<string, string | undefined>>;
+}
+
+export interface OwnerBinding {
+  job: string;
+  from: OwnerSource;
+  pattern?: RegExp;
+}
+
+/** `usage-quota` → `{ from: 'USAGE_QUOTA_OWNER_FROM', pattern: 'USAGE_QUOTA_OWNER_KEY_PATTERN' }`. */
+export function ownerSettingNames(job: string): { from: string; pattern: string } {
+  const prefix = job.toUpperCase().replace(/-/g, '_');
+  return { from: `${prefix}_OWNER_FROM`, pattern: `${prefix}_OWNER_KEY_PATTERN` };
+}
+
+/** True for the variable names collected into `OwnerConfig.vars`. */
+export const isOwnerSetting = (name: string): boolean => /^[A-Z][A-Z0-9_]*_OWNER_(FROM|KEY_PATTERN)$/.test(name);
+
+function configError(message: string): CallbackError {
+  return new CallbackError('Internal', `configuration error: ${message}`);
+}
+
+/** The job's binding from its settings; throws `Internal` "configuration error: …" naming the settings. */
+export function ownerBinding(job: string, config: OwnerConfig): OwnerBinding {
+  const names = ownerSettingNames(job);
+  const rawFrom = config.vars[names.from]?.trim() || undefined;
+  const rawPattern = config.vars[names.pattern]?.trim() || undefined;
+  let pattern: RegExp | undefined;
+  if (rawPattern !== undefined) {
+    try {
+      pattern = new RegExp(rawPattern);
+    } catch (error) {
+      throw configError(`${names.pattern}=${JSON.stringify(rawPattern)} is not a regular expression (${(error as Error).message})`);
+    }
+    if (new RegExp(`${rawPattern}|`).exec('')!.length !== 2) {
+      throw configError(`${names.pattern}=${JSON.stringify(rawPattern)} must have exactly one capture group, the owner (e.g. ^users/([^/]+)/)`);
+    }
+  }
+  if (rawFrom !== undefined && !(OWNER_SOURCES as readonly string[]).includes(rawFrom)) {
+    throw configError(`${names.from}=${JSON.stringify(rawFrom)}: expected one of ${OWNER_SOURCES.join(', ')}`);
+  }
+  const from = (rawFrom as OwnerSource | undefined) ?? (config.tokenSecret ? 'token' : pattern ? 'key' : config.defaultFrom);
+  if (from === undefined) {
+    throw configError(
+      `${job} needs to know whose upload this is: set UPLOAD_TOKEN_SECRET (owners from upload tokens), or ${names.pattern} (owners from the object key, e.g. ^users/([^/]+)/), or ${names.from}=x:owner to trust the uploader's x:owner (unverified)`,
+    );
+  }
+  if (from === 'token') assertSecret(config.tokenSecret, names.from);
+  if (from === 'key' && !pattern) throw configError(`${names.from}=key needs ${names.pattern} (a regular expression with one capture group, e.g. ^users/([^/]+)/)`);
+  return pattern ? { job, from, pattern } : { job, from };
+}
+
+function assertSecret(secret: string | undefined, setting: string): void {
+  try {
+    assertTokenSecret(secret);
+  } catch (error) {
+    throw configError(`${setting}=token: ${(error as Error).message}`);
+  }
+}
+
+function checked(id: string | undefined, from: OwnerSource, what: string): Owner {
+  if (id === undefined || id === '') throw new CallbackError('OwnerUnverified', `${what} gave no owner`, { status: 403 });
+  if (id.length > MAX_OWNER_LENGTH) throw new CallbackError('OwnerUnverified', `${what} gave an owner longer than ${MAX_OWNER_LENGTH} characters`, { status: 403 });
+  return { id, from };
+}
+
+export interface OwnerInput {
+  object: Pick<VerifiedObject, 'bucket' | 'key'>;
+  /** The body's custom variables (keys without `x:`). */
+  custom: Readonly<Record<string, string>>;
+  /** The callback URL's query exactly as the signature verified it (null: no `?`). */
+  query: string | null;
+}
+
+/** The owner by the job's binding; refuses with `OwnerUnverified` or `UploadTokenInvalid` (403). */
+export function resolveOwner(binding: OwnerBinding, input: OwnerInput, config: OwnerConfig, now?: number): Owner {
+  const names = ownerSettingNames(binding.job);
+  switch (binding.from) {
+    case 'x:owner':
+      return checked(input.custom.owner, 'x:owner', `the custom variable x:owner (trusted because ${names.from}=x:owner)`);
+    case 'key': {
+      const match = binding.pattern!.exec(input.object.key);
+      if (!match) {
+        throw new CallbackError(
+          'OwnerUnverified',
+          `the object key ${JSON.stringify(input.object.key)} does not match ${names.pattern} (${binding.pattern!.source}): the owner cannot be told from the key; upload under the user's prefix`,
+          { status: 403 },
+        );
+      }
+      return checked(match[1], 'key', `${names.pattern} on the object key`);
+    }
+    case 'token': {
+      const tokens = new URLSearchParams(input.query ?? '').getAll(UPLOAD_TOKEN_PARAM);
+      if (tokens.length === 0) {
+        throw new CallbackError(
+          'OwnerUnverified',
+          `the callback URL has no ${UPLOAD_TOKEN_PARAM} query parameter: ${names.from}=token takes the owner from the upload token the upload-policy function puts in the callback URL`,
+          { status: 403 },
+        );
+      }
+      if (tokens.length > 1) {
+        throw new CallbackError('UploadTokenInvalid', `the callback URL has ${tokens.length} ${UPLOAD_TOKEN_PARAM} parameters: exactly one is accepted`, { status: 403 });
+      }
+      const result = verifyUploadToken(tokens[0]!, { ...input.object, job: binding.job }, config.tokenSecret!, {
+        graceSeconds: config.tokenGraceSeconds,
+        ...(now === undefined ? {} : { now }),
+      });
+      if (!result.ok) throw new CallbackError('UploadTokenInvalid', `${result.message}; nothing was recorded`, { status: 403, details: { reason: result.reason } });
+      return checked(result.claims.owner, 'token', 'the upload token');
+    }
+  }
+}
