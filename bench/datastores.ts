@@ -45,22 +45,21 @@ function config(databaseUrl: string): CoreConfig {
 /** The INSERT statements the pipeline sends for these callbacks, recorded instead of run. */
 async function recordInserts(dialect: Dialect, requests: CallbackRequest[]): Promise<Query[]> {
   const queries: Query[] = [];
+  const tx = new SqlTx(
+    dialect,
+    async (query) => {
+      queries.push(query);
+      return { rows: [{}], count: 1 }; // "inserted"
+    },
+    () => false,
+  );
   const store: Store = {
     kind: dialect.kind,
     label: 'recording',
     migrate: async () => {},
     close: async () => {},
-    transaction: (fn) =>
-      fn(
-        new SqlTx(
-          dialect,
-          async (query) => {
-            queries.push(query);
-            return { rows: [{}], count: 1 }; // "inserted"
-          },
-          () => false,
-        ),
-      ),
+    transaction: (fn) => fn(tx),
+    insertOnce: (table, row, options) => tx.insertOnce(table, row, options?.conflictKey),
   };
   const runtime = createRuntime(config('recording:'), { keys: ossShapedResolver(), log: () => {}, storeFor: async () => store });
   for (const request of requests) {

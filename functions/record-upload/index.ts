@@ -56,30 +56,31 @@ export const job = defineJob({
   custom: v.record(v.string(), v.string()),
   tables: [uploads],
 
-  async handle({ payload: p, custom, callback, store, signal, log }) {
-    const { row, duplicate } = await store.transaction(
-      (tx) =>
-        tx.insertOnce(uploads, {
-          id: newId(),
-          idempotencyKey: callback.idempotencyKey,
-          bucket: p.bucket,
-          object: p.object,
-          etag: p.etag,
-          size: p.size,
-          mimeType: p.mimeType ?? null,
-          imageWidth: p.imageWidth ?? null,
-          imageHeight: p.imageHeight ?? null,
-          imageFormat: p.imageFormat ?? null,
-          crc64: p.crc64 ?? null,
-          contentMd5: p.contentMd5 ?? null,
-          vpcId: p.vpcId ?? null,
-          clientIp: p.clientIp,
-          ossRequestId: p.reqId,
-          operation: p.operation,
-          custom,
-          receivedAt: callback.receivedAt,
-        }),
-      { signal },
+  async handle({ payload: p, custom, callback, store, signal, deadline, log }) {
+    // One statement: a transaction of its own, in one round trip where the store can (PostgreSQL).
+    const { row, duplicate } = await store.insertOnce(
+      uploads,
+      {
+        id: newId(),
+        idempotencyKey: callback.idempotencyKey,
+        bucket: p.bucket,
+        object: p.object,
+        etag: p.etag,
+        size: p.size,
+        mimeType: p.mimeType ?? null,
+        imageWidth: p.imageWidth ?? null,
+        imageHeight: p.imageHeight ?? null,
+        imageFormat: p.imageFormat ?? null,
+        crc64: p.crc64 ?? null,
+        contentMd5: p.contentMd5 ?? null,
+        vpcId: p.vpcId ?? null,
+        clientIp: p.clientIp,
+        ossRequestId: p.reqId,
+        operation: p.operation,
+        custom,
+        receivedAt: callback.receivedAt,
+      },
+      { signal, deadline },
     );
     log({ recordId: row.id, duplicate });
     return { id: row.id, duplicate };

@@ -12,8 +12,8 @@
  */
 import { migrate as runMigrations, type MigrationHost } from './migrate.js';
 import { isUnavailable, raceAbort, unavailable, withTimeout } from './errors.js';
-import { SqlTx, type Dialect, type Query, type Result, type Run } from './sql.js';
-import type { Store, Table, TransactionOptions, Tx } from './types.js';
+import { insertOncePlan, SqlTx, type Dialect, type Query, type Result, type Run } from './sql.js';
+import type { InsertOnceOptions, Store, Table, TransactionOptions, Tx } from './types.js';
 
 export interface ServerSettings {
   poolMax: number;
@@ -81,9 +81,47 @@ export interface Driver<C> {
   /** Runs `fn` holding the database-wide migration lock (inside a transaction where DDL is transactional). */
   withMigrationLock(run: Run, fn: () => Promise<void>): Promise<void>;
   classify(error: unknown): ErrorKind;
+  /** One-round-trip transactions, where the driver can send statements without waiting (PostgreSQL). */
+  readonly pipeline?: Pipeline<C>;
   /** The likely cause of an 'unavailable' or 'dead' error, for the StoreUnavailable message. */
   describe(error: unknown): string;
   end(): Promise<void>;
+}
+
+/**
+ * BEGIN, one statement and COMMIT written at once. The BEGIN sets a server-side statement timeout
+ * that ends before the caller's deadline: a COMMIT that is already on its way cannot complete after
+ * the caller answered DeadlineExceeded, even when the statement waited for a lock until then.
+ */
+export interface Pipeline<C> {
+  /** The connection answered a moment ago (so it is alive: the instance was not frozen meanwhile). */
+  fresh(conn: C): boolean;
+  /** BEGIN alone, with the statement timeout. */
+  begin(conn: C, statementTimeoutMs: number): Promise<void>;
+  /**
+   * [BEGIN with the statement timeout, when given,] `statement`, COMMIT. `begun` settles when BEGIN
+   * answered (undefined without BEGIN); `done` resolves with the statement's result once COMMIT succeeded.
+   */
+  send(conn: C, statementTimeoutMs: number | undefined, statement: Query): { begun: Promise<unknown> | undefined; done: Promise<Result> };
+  /** The server cancelled a statement at its statement timeout. */
+  timedOut(error: unknown): boolean;
+}
+
+/** How long before the caller's deadline the server-side statement timeout of a pipelined transaction ends. */
+export const PIPELINE_DEADLINE_MARGIN_MS = 100;
+
+const never = new Promise<never>(() => {});
+
+/** Whether `promise` settles (either way) within `ms`. */
+function answersWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    const settled = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    promise.then(settled, settled);
+  });
 }
 
 const MAX_RETRIES = 3;
@@ -108,6 +146,11 @@ class Session<C> {
 
   begin(): Promise<void> {
     return this.guard(() => this.driver.begin(this.conn));
+  }
+
+  /** Any driver call on this connection, with the same timeout, abort and error handling as `run`. */
+  call<T>(call: (conn: C) => Promise<T>): Promise<T> {
+    return this.guard(() => call(this.conn));
   }
 
   /**
@@ -208,6 +251,73 @@ export class PooledStore<C> implements Store {
       } catch (error) {
         await session.rollback();
         if (!session.sawRetryable || signal?.aborted) throw error;
+        if (attempt > MAX_RETRIES) {
+          throw unavailable(this.label, `transaction still failed after ${attempt} attempts (deadlocks or lock waits: too much contention)`, error);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 10 * attempt + Math.random() * 20 * attempt));
+      }
+    }
+  }
+
+  async insertOnce<R>(table: Table<R>, row: R, options: InsertOnceOptions<R> = {}): Promise<{ row: R; duplicate: boolean }> {
+    const { signal, deadline } = options;
+    const { pipeline } = this.driver;
+    if (pipeline === undefined || signal === undefined || deadline === undefined) {
+      return this.transaction((tx) => tx.insertOnce(table, row, options.conflictKey), { signal });
+    }
+    const plan = insertOncePlan(this.driver.dialect, table, options.conflictKey);
+    const values = row as Record<string, unknown>;
+    const query = plan.query(values); // a value that does not fit its column fails here, before any I/O
+    const inserted = plan.inserted(values, await this.pipelined(pipeline, query, signal, deadline));
+    if (inserted !== undefined) return { row: inserted as R, duplicate: false };
+    // A duplicate (rare): read the row it conflicted with.
+    return this.transaction((tx) => (tx as SqlTx).existing(table, plan, row), { signal });
+  }
+
+  /** `statement` in a transaction of its own, in one round trip on a connection known to be alive, else two. */
+  private async pipelined(pipeline: Pipeline<C>, statement: Query, signal: AbortSignal, deadline: number): Promise<Result> {
+    const { queryTimeoutMs, connectTimeoutMs, poolMax } = this.driver.settings;
+    for (let attempt = 1; ; attempt++) {
+      signal.throwIfAborted();
+      const timeoutMs = Math.min(queryTimeoutMs, Math.floor(deadline - Date.now() - PIPELINE_DEADLINE_MARGIN_MS));
+      if (timeoutMs < 1) return raceAbort(never, signal); // no time left to start: the deadline answers
+      let session = await this.checkout(signal);
+      let begin: number | undefined = timeoutMs;
+      if (!pipeline.fresh(session.conn)) {
+        // Not heard from a moment ago (the instance may have been frozen, and the connection killed
+        // meanwhile): BEGIN alone first, so that a dead connection is replaced before anything of the
+        // transaction was sent on it.
+        session.release();
+        session = await this.connect(signal, (s) => s.call((conn) => pipeline.begin(conn, timeoutMs)));
+        begin = undefined;
+      }
+      let begun: Promise<unknown> | undefined;
+      const done = session.call((conn) => {
+        const sent = pipeline.send(conn, begin, statement);
+        begun = sent.begun;
+        return sent.done;
+      });
+      done.catch(() => {});
+      // As for a BEGIN sent alone: a connection that went silent gets the connect timeout to answer
+      // it, then another connection is tried. (Should the server have had it all and committed, the
+      // retry finds the row: still one record.)
+      const silent = begun !== undefined && (await answersWithin(begun, connectTimeoutMs)) === false;
+      if (silent) session.kill();
+      try {
+        const result = await done;
+        session.release();
+        return result;
+      } catch (error) {
+        await session.rollback();
+        if (signal.aborted) throw signal.reason;
+        if (silent) {
+          if (attempt <= poolMax) continue;
+          throw unavailable(this.label, `the server did not answer within ${connectTimeoutMs} ms`, error);
+        }
+        // The server stopped the statement at the deadline's margin: nothing was committed, and the
+        // deadline is about to answer.
+        if (timeoutMs < queryTimeoutMs && pipeline.timedOut(isUnavailable(error) ? error.cause : error)) return raceAbort(never, signal);
+        if (!session.sawRetryable) throw error;
         if (attempt > MAX_RETRIES) {
           throw unavailable(this.label, `transaction still failed after ${attempt} attempts (deadlocks or lock waits: too much contention)`, error);
         }

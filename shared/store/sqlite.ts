@@ -22,7 +22,7 @@ import { raceAbort, unavailable } from './errors.js';
 import { migrate as runMigrations } from './migrate.js';
 import { intSetting } from './pooled.js';
 import { SqlTx, sqliteDialect, type Query, type Result, type Run } from './sql.js';
-import type { Store, Table, TransactionOptions, Tx } from './types.js';
+import type { InsertOnceOptions, Store, Table, TransactionOptions, Tx } from './types.js';
 
 type Database = Libsql.Database;
 type Statement = ReturnType<Database['prepare']>;
@@ -94,6 +94,11 @@ export class SqliteStore implements Store {
         throw error;
       }
     });
+  }
+
+  /** One local transaction: there is no round trip to save. */
+  insertOnce<R>(table: Table<R>, row: R, options: InsertOnceOptions<R> = {}): Promise<{ row: R; duplicate: boolean }> {
+    return this.transaction((tx) => tx.insertOnce(table, row, options.conflictKey), { signal: options.signal });
   }
 
   async migrate(tables: readonly Table<any>[]): Promise<void> {

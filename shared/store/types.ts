@@ -114,6 +114,20 @@ export interface TransactionOptions {
   signal?: AbortSignal;
 }
 
+export interface InsertOnceOptions<R> {
+  /** The conflict key (default: the table's first unique constraint, else its primary key). */
+  conflictKey?: readonly (keyof R & string)[];
+  /** As for `transaction`: when aborted, nothing is committed (and the reply is the abort reason). */
+  signal?: AbortSignal;
+  /**
+   * The time (`Date.now()` milliseconds) by which the signal aborts. With both `signal` and
+   * `deadline`, PostgreSQL sends BEGIN, the INSERT and COMMIT in one round trip, with a server-side
+   * statement timeout that ends before the deadline (so a COMMIT already sent cannot complete after
+   * it). Without them it is `transaction((tx) => tx.insertOnce(...))`.
+   */
+  deadline?: number;
+}
+
 export interface Store {
   /** 'sqlite' | 'postgres' | 'mysql' | ... */
   readonly kind: string;
@@ -126,5 +140,11 @@ export interface Store {
    * and deadlocks. Failures to reach the store surface as `CallbackError('StoreUnavailable')`.
    */
   transaction<T>(fn: (tx: Tx) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  /**
+   * `Tx.insertOnce` as a transaction of its own, with the same guarantees (committed when it
+   * resolves; of concurrent calls with one key exactly one inserts; nothing committed when the signal
+   * aborts first), in as few round trips as the backend allows (see `InsertOnceOptions.deadline`).
+   */
+  insertOnce<R>(table: Table<R>, row: R, options?: InsertOnceOptions<R>): Promise<{ row: R; duplicate: boolean }>;
   close(): Promise<void>;
 }
