@@ -56,8 +56,8 @@ export const job = defineJob({
   custom: v.record(v.string(), v.string()),
   tables: [uploads],
 
-  async handle({ payload: p, custom, callback, store, signal, deadline, log }) {
-    // One statement: a transaction of its own, in one round trip where the store can (PostgreSQL).
+  async handle({ payload: p, custom, callback, store, signal, log }) {
+    // One statement: a transaction of its own, in as few round trips as the store allows.
     const { row, duplicate } = await store.insertOnce(
       uploads,
       {
@@ -80,7 +80,7 @@ export const job = defineJob({
         custom,
         receivedAt: callback.receivedAt,
       },
-      { signal, deadline },
+      { signal },
     );
     log({ recordId: row.id, duplicate });
     return { id: row.id, duplicate };

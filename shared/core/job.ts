@@ -41,8 +41,6 @@ export interface JobContext<P, C> {
   store: Store;
   /** Aborted when the deadline passes: pass it on to slow calls. */
   signal: AbortSignal;
-  /** When the deadline passes (`Date.now()` milliseconds); `store.insertOnce` uses it with the signal. */
-  deadline: number;
   /** Adds fields to this callback's log line (no secrets). */
   log(fields: JsonObject): void;
 }

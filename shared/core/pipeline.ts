@@ -236,7 +236,6 @@ export async function handleCallback(job: Job, request: CallbackRequest, runtime
         get signal() {
           return deadline.signal;
         },
-        deadline: deadline.at,
         log: (fields: JsonObject) => Object.assign(line, fields),
       };
       deadline.throwIfExpired();

@@ -89,39 +89,14 @@ export interface Driver<C> {
 }
 
 /**
- * BEGIN, one statement and COMMIT written at once. The BEGIN sets a server-side statement timeout
- * that ends before the caller's deadline: a COMMIT that is already on its way cannot complete after
- * the caller answered DeadlineExceeded, even when the statement waited for a lock until then.
+ * BEGIN and one statement written at once (PostgreSQL). COMMIT still goes out only after the
+ * statement answered, on its own: a COMMIT sent with them could be held up in the network and
+ * delivered after the caller answered DeadlineExceeded, or run once a lock the statement waited for
+ * is released after the deadline; a transaction whose COMMIT was never sent cannot commit.
  */
 export interface Pipeline<C> {
-  /** The connection answered a moment ago (so it is alive: the instance was not frozen meanwhile). */
-  fresh(conn: C): boolean;
-  /** BEGIN alone, with the statement timeout. */
-  begin(conn: C, statementTimeoutMs: number): Promise<void>;
-  /**
-   * [BEGIN with the statement timeout, when given,] `statement`, COMMIT. `begun` settles when BEGIN
-   * answered (undefined without BEGIN); `done` resolves with the statement's result once COMMIT succeeded.
-   */
-  send(conn: C, statementTimeoutMs: number | undefined, statement: Query): { begun: Promise<unknown> | undefined; done: Promise<Result> };
-  /** The server cancelled a statement at its statement timeout. */
-  timedOut(error: unknown): boolean;
-}
-
-/** How long before the caller's deadline the server-side statement timeout of a pipelined transaction ends. */
-export const PIPELINE_DEADLINE_MARGIN_MS = 100;
-
-const never = new Promise<never>(() => {});
-
-/** Whether `promise` settles (either way) within `ms`. */
-function answersWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    const settled = () => {
-      clearTimeout(timer);
-      resolve(true);
-    };
-    promise.then(settled, settled);
-  });
+  /** `begun` settles when BEGIN answered; `done` with the statement's result. */
+  send(conn: C, statement: Query): { begun: Promise<unknown>; done: Promise<Result> };
 }
 
 const MAX_RETRIES = 3;
@@ -260,64 +235,36 @@ export class PooledStore<C> implements Store {
   }
 
   async insertOnce<R>(table: Table<R>, row: R, options: InsertOnceOptions<R> = {}): Promise<{ row: R; duplicate: boolean }> {
-    const { signal, deadline } = options;
+    const { signal, conflictKey } = options;
     const { pipeline } = this.driver;
-    if (pipeline === undefined || signal === undefined || deadline === undefined) {
-      return this.transaction((tx) => tx.insertOnce(table, row, options.conflictKey), { signal });
-    }
-    const plan = insertOncePlan(this.driver.dialect, table, options.conflictKey);
+    if (pipeline === undefined) return this.transaction((tx) => tx.insertOnce(table, row, conflictKey), { signal });
+    const plan = insertOncePlan(this.driver.dialect, table, conflictKey);
     const values = row as Record<string, unknown>;
-    const query = plan.query(values); // a value that does not fit its column fails here, before any I/O
-    const inserted = plan.inserted(values, await this.pipelined(pipeline, query, signal, deadline));
-    if (inserted !== undefined) return { row: inserted as R, duplicate: false };
-    // A duplicate (rare): read the row it conflicted with.
-    return this.transaction((tx) => (tx as SqlTx).existing(table, plan, row), { signal });
-  }
-
-  /** `statement` in a transaction of its own, in one round trip on a connection known to be alive, else two. */
-  private async pipelined(pipeline: Pipeline<C>, statement: Query, signal: AbortSignal, deadline: number): Promise<Result> {
-    const { queryTimeoutMs, connectTimeoutMs, poolMax } = this.driver.settings;
+    const statement = plan.query(values); // a value that does not fit its column fails here, before any I/O
     for (let attempt = 1; ; attempt++) {
-      signal.throwIfAborted();
-      const timeoutMs = Math.min(queryTimeoutMs, Math.floor(deadline - Date.now() - PIPELINE_DEADLINE_MARGIN_MS));
-      if (timeoutMs < 1) return raceAbort(never, signal); // no time left to start: the deadline answers
-      let session = await this.checkout(signal);
-      let begin: number | undefined = timeoutMs;
-      if (!pipeline.fresh(session.conn)) {
-        // Not heard from a moment ago (the instance may have been frozen, and the connection killed
-        // meanwhile): BEGIN alone first, so that a dead connection is replaced before anything of the
-        // transaction was sent on it.
-        session.release();
-        session = await this.connect(signal, (s) => s.call((conn) => pipeline.begin(conn, timeoutMs)));
-        begin = undefined;
-      }
-      let begun: Promise<unknown> | undefined;
-      const done = session.call((conn) => {
-        const sent = pipeline.send(conn, begin, statement);
-        begun = sent.begun;
-        return sent.done;
+      signal?.throwIfAborted();
+      let inserting: Promise<Result> | undefined;
+      // BEGIN is the first statement, as in `transaction`: a connection that died or went silent in
+      // the pool is found out by it and replaced (the INSERT sent with it cannot commit).
+      const session = await this.connect(signal, (s) => {
+        let begun: Promise<unknown> = Promise.resolve();
+        inserting = s.call((conn) => {
+          const sent = pipeline.send(conn, statement);
+          begun = sent.begun;
+          return sent.done;
+        });
+        inserting.catch(() => {});
+        return s.call(() => begun).then(() => {});
       });
-      done.catch(() => {});
-      // As for a BEGIN sent alone: a connection that went silent gets the connect timeout to answer
-      // it, then another connection is tried. (Should the server have had it all and committed, the
-      // retry finds the row: still one record.)
-      const silent = begun !== undefined && (await answersWithin(begun, connectTimeoutMs)) === false;
-      if (silent) session.kill();
       try {
-        const result = await done;
-        session.release();
+        const inserted = plan.inserted(values, await inserting!);
+        // A duplicate (rare): the row it conflicted with, in the same transaction.
+        const result = inserted !== undefined ? { row: inserted as R, duplicate: false } : await (this.tx(session) as SqlTx).existing(table, plan, row);
+        await session.commit();
         return result;
       } catch (error) {
         await session.rollback();
-        if (signal.aborted) throw signal.reason;
-        if (silent) {
-          if (attempt <= poolMax) continue;
-          throw unavailable(this.label, `the server did not answer within ${connectTimeoutMs} ms`, error);
-        }
-        // The server stopped the statement at the deadline's margin: nothing was committed, and the
-        // deadline is about to answer.
-        if (timeoutMs < queryTimeoutMs && pipeline.timedOut(isUnavailable(error) ? error.cause : error)) return raceAbort(never, signal);
-        if (!session.sawRetryable) throw error;
+        if (!session.sawRetryable || signal?.aborted) throw error;
         if (attempt > MAX_RETRIES) {
           throw unavailable(this.label, `transaction still failed after ${attempt} attempts (deadlocks or lock waits: too much contention)`, error);
         }
@@ -359,7 +306,7 @@ export class PooledStore<C> implements Store {
     await this.driver.end();
   }
 
-  private tx(session: Session<C>): Tx {
+  private tx(session: Session<C>): SqlTx {
     return new SqlTx(this.driver.dialect, (query) => session.run(query), (error) => this.driver.classify(error) === 'unique');
   }
 

@@ -47,9 +47,6 @@ const REASONS: Record<string, string> = {
   '57P03': 'the server is starting up or shutting down',
 };
 
-/** A connection that answered this recently is alive: a one-round-trip transaction may use it (see pooled.ts). */
-const FRESH_MS = 20;
-
 const rolledBack = (): Error =>
   new Error('the transaction was rolled back: a statement in it failed (PostgreSQL aborts the whole transaction on an error)');
 
@@ -65,8 +62,8 @@ export async function openPostgres(url: string): Promise<Store> {
 
   const { default: pg } = await import('pg');
   const pool = new pg.Pool({
-    // Queries are written as soon as they are issued (one-round-trip transactions, see pooled.ts);
-    // the store still awaits each statement of a transaction before sending the next.
+    // Queries are written as soon as they are issued (BEGIN with the statement of `insertOnce`, see
+    // pooled.ts); otherwise the store awaits each statement of a transaction before sending the next.
     pipeline: true,
     connectionString: parsed.toString(),
     max: settings.poolMax,
@@ -78,16 +75,12 @@ export async function openPostgres(url: string): Promise<Store> {
   });
   pool.on('error', () => {}); // an idle connection died (server restart, killed): the pool drops it
   // One simple-protocol query: the transaction and its server-side timeouts, valid until it ends.
-  const beginWith = (statementTimeoutMs: number): string =>
-    [
-      'BEGIN ISOLATION LEVEL READ COMMITTED',
-      `SET LOCAL statement_timeout = ${Math.trunc(statementTimeoutMs)}`,
-      `SET LOCAL idle_in_transaction_session_timeout = ${Math.trunc(settings.queryTimeoutMs * 2)}`,
-    ].join('; ');
-  const begin = beginWith(settings.queryTimeoutMs);
+  const begin = [
+    'BEGIN ISOLATION LEVEL READ COMMITTED',
+    `SET LOCAL statement_timeout = ${Math.trunc(settings.queryTimeoutMs)}`,
+    `SET LOCAL idle_in_transaction_session_timeout = ${Math.trunc(settings.queryTimeoutMs * 2)}`,
+  ].join('; ');
   const watched = new WeakSet<PoolClient>();
-  /** When each connection last answered (performance.now()): see `pipeline.fresh`. */
-  const answered = new WeakMap<PoolClient, number>();
 
   const classify = (error: unknown): ErrorKind => {
     const kind = KINDS[String(errorCode(error))];
@@ -119,34 +112,17 @@ export async function openPostgres(url: string): Promise<Store> {
     },
     async run(client, query) {
       const result = await client.query({ text: query.sql, values: query.params as unknown[] });
-      answered.set(client, performance.now());
       // COMMIT of a transaction in which a statement failed (the job caught the error) rolls back.
       if (query.sql === 'COMMIT' && result.command === 'ROLLBACK') throw rolledBack();
       return { rows: result.rows, count: result.rowCount ?? 0 };
     },
     pipeline: {
-      fresh: (client) => performance.now() - (answered.get(client) ?? Number.NEGATIVE_INFINITY) < FRESH_MS,
-      async begin(client, statementTimeoutMs) {
-        await client.query(beginWith(statementTimeoutMs));
-        answered.set(client, performance.now());
-      },
-      send(client, statementTimeoutMs, statement) {
-        // The pool's clients run in pg's pipeline mode: the three are written without waiting.
-        const begun = statementTimeoutMs === undefined ? undefined : client.query(beginWith(statementTimeoutMs));
-        const ran = client.query({ text: statement.sql, values: statement.params as unknown[] });
-        const committed = client.query('COMMIT');
-        const done = (async () => {
-          const [b, r, c] = await Promise.allSettled([begun, ran, committed]);
-          if (b.status === 'rejected') throw b.reason;
-          if (r.status === 'rejected') throw r.reason;
-          if (c.status === 'rejected') throw c.reason;
-          answered.set(client, performance.now());
-          if (c.value.command === 'ROLLBACK') throw rolledBack();
-          return { rows: r.value.rows, count: r.value.rowCount ?? 0 };
-        })();
+      send(client, statement) {
+        // The pool's clients run in pg's pipeline mode: BEGIN and the statement are written at once.
+        const begun = client.query(begin);
+        const done = client.query({ text: statement.sql, values: statement.params as unknown[] }).then((result) => ({ rows: result.rows, count: result.rowCount ?? 0 }));
         return { begun, done };
       },
-      timedOut: (error) => errorCode(error) === '57014',
     },
     release: (client) => client.release(),
     destroy(client) {

@@ -119,13 +119,6 @@ export interface InsertOnceOptions<R> {
   conflictKey?: readonly (keyof R & string)[];
   /** As for `transaction`: when aborted, nothing is committed (and the reply is the abort reason). */
   signal?: AbortSignal;
-  /**
-   * The time (`Date.now()` milliseconds) by which the signal aborts. With both `signal` and
-   * `deadline`, PostgreSQL sends BEGIN, the INSERT and COMMIT in one round trip, with a server-side
-   * statement timeout that ends before the deadline (so a COMMIT already sent cannot complete after
-   * it). Without them it is `transaction((tx) => tx.insertOnce(...))`.
-   */
-  deadline?: number;
 }
 
 export interface Store {
@@ -143,7 +136,8 @@ export interface Store {
   /**
    * `Tx.insertOnce` as a transaction of its own, with the same guarantees (committed when it
    * resolves; of concurrent calls with one key exactly one inserts; nothing committed when the signal
-   * aborts first), in as few round trips as the backend allows (see `InsertOnceOptions.deadline`).
+   * aborts first), in as few round trips as the backend allows: on PostgreSQL, BEGIN and the INSERT go
+   * out in one write, then COMMIT (two round trips instead of three).
    */
   insertOnce<R>(table: Table<R>, row: R, options?: InsertOnceOptions<R>): Promise<{ row: R; duplicate: boolean }>;
   close(): Promise<void>;
