@@ -51,6 +51,11 @@ async function takeTurn(key: string, signal: AbortSignal | undefined): Promise<(
   return release;
 }
 
+/** How often the WAL is checkpointed (`wal_autocheckpoint` is off: see `open`). */
+const CHECKPOINT_MS = 1000;
+/** A checkpoint postponed by queued transactions runs anyway after this many postponements. */
+const CHECKPOINT_MAX_POSTPONED = 10;
+
 /** The longest SQLite's own busy handler may block the event loop at a time. */
 const BUSY_SLICE_MS = 20;
 
@@ -146,11 +151,34 @@ export class SqliteStore implements Store {
     if (this.closed) throw unavailable(this.label, 'the store was closed');
     const release = await takeTurn(this.key, signal);
     try {
-      this.db ??= await this.open();
+      if (this.db === undefined) {
+        this.db = await this.open();
+        this.startCheckpoints();
+      }
       return await fn(this.db);
     } finally {
       release();
     }
+  }
+
+  /**
+   * Every CHECKPOINT_MS while the database is open, a PASSIVE checkpoint in this store's turn on the
+   * file (so never in the middle of a transaction), postponed while transactions are queued: it runs
+   * when the store is idle, or after CHECKPOINT_MAX_POSTPONED postponements at the latest.
+   */
+  private startCheckpoints(): void {
+    if (this.path === ':memory:') return;
+    let postponed = 0;
+    const timer = setInterval(() => {
+      if (this.closed || this.db === undefined) return clearInterval(timer);
+      if (queues.has(this.key) && postponed < CHECKPOINT_MAX_POSTPONED) {
+        postponed += 1; // transactions are waiting: later
+        return;
+      }
+      postponed = 0;
+      void this.exclusive(undefined, async (db) => void db.exec('PRAGMA wal_checkpoint(PASSIVE)')).catch(() => {}); // retried at the next tick; the WAL keeps the data
+    }, CHECKPOINT_MS);
+    timer.unref();
   }
 
   private async open(): Promise<Database> {
@@ -179,6 +207,11 @@ export class SqliteStore implements Store {
       db.exec('PRAGMA journal_mode = WAL');
       db.exec('PRAGMA synchronous = NORMAL');
       db.exec('PRAGMA foreign_keys = ON');
+      // Checkpoints (copying the WAL back into the database file, with fsyncs) stay off the commit
+      // path: SQLite's automatic one runs inside whichever COMMIT crosses 1000 pages and blocks the
+      // event loop for milliseconds. A timer runs a PASSIVE checkpoint instead (see `checkpoint`).
+      // Commits are durable in the WAL either way.
+      db.exec('PRAGMA wal_autocheckpoint = 0');
       // From now on the busy handler blocks for a slice at most; BEGIN IMMEDIATE waits in between.
       db.exec(`PRAGMA busy_timeout = ${Math.min(BUSY_SLICE_MS, Math.trunc(this.busyTimeoutMs))}`);
       return db;
