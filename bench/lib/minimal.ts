@@ -19,6 +19,11 @@ import { benchKey } from './callbacks.js';
 
 let key: KeyObject | undefined;
 
+/** The public key to verify with (a server in another process than the signer); default: the bench key. */
+export function useMinimalKey(publicKeyPem: string): void {
+  key = createPublicKey(publicKeyPem);
+}
+
 /** The INSERT statement text (the same as the store's) and a way to turn a callback into its parameters. */
 export function minimalStatement(dialect: Dialect): string {
   return insertOncePlan(dialect, uploads).query(sampleRow()).sql;
