@@ -49,7 +49,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
     servers.push(subject);
     const pool = new UploadPool();
     // The first callback migrates (creates the table) before the baseline inserts into it.
-    pool.ensure(200);
+    pool.ensure(3000);
     await load(subject.url, 2, 1, pool.take);
     const baseline = await startServer(join(ROOT, 'bench', 'servers', 'minimal.ts'), {
       DATABASE_URL: `${databaseUrl}?application_name=bench-minimal`,
@@ -57,6 +57,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       BENCH_PUBLIC_KEY_PEM: benchKey().publicKeyPem,
     });
     servers.push(baseline);
+    pool.ensure(3000);
     await load(baseline.url, CONNECTIONS, 1, pool.take); // warm-up
 
     const connectionsOf = async (app: string) =>
