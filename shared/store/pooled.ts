@@ -11,7 +11,7 @@
  * - deadlocks and serialization failures rerun the whole transaction function (up to 3 more times).
  */
 import { migrate as runMigrations, type MigrationHost } from './migrate.js';
-import { isUnavailable, raceAbort, unavailable, withTimeout } from './errors.js';
+import { isUnavailable, raceAbort, UniqueViolation, unavailable, withTimeout } from './errors.js';
 import { insertOncePlan, SqlTx, type Dialect, type Query, type Result, type Run } from './sql.js';
 import type { InsertOnceOptions, Store, Table, TransactionOptions, Tx } from './types.js';
 
@@ -264,6 +264,8 @@ export class PooledStore<C> implements Store {
         return result;
       } catch (error) {
         await session.rollback();
+        // The conflict was on another unique key than the one asked for (as SqlTx reports it).
+        if (!signal?.aborted && this.driver.classify(error) === 'unique') throw new UniqueViolation(table.name, { cause: error });
         if (!session.sawRetryable || signal?.aborted) throw error;
         if (attempt > MAX_RETRIES) {
           throw unavailable(this.label, `transaction still failed after ${attempt} attempts (deadlocks or lock waits: too much contention)`, error);
