@@ -1,15 +1,13 @@
 /**
- * Datastores: the real pipeline in-process (handleCallback with record-upload, distinct uploads,
- * each a transaction: BEGIN, INSERT … ON CONFLICT/ON DUPLICATE KEY, COMMIT) against PostgreSQL and
- * MySQL/MariaDB; against a loop of the raw driver (`pg` Pool, `mysql2` pool) running the same INSERT
- * statements with the same parameters, at the same concurrency with the same pool size.
+ * Datastores: the real pipeline in-process (handleCallback with record-upload, distinct uploads, each
+ * `store.insertOnce`: on PostgreSQL BEGIN and the INSERT in one write, then COMMIT; on MySQL START
+ * TRANSACTION, INSERT … ON DUPLICATE KEY, COMMIT) against PostgreSQL and MySQL/MariaDB.
  *
- * The baseline's statements are the ones the pipeline itself builds for other uploads (recorded by
- * running handleCallback against a recording store), so both sides write identical rows. Two
- * baselines: the INSERT alone (autocommit: one round trip; the target's baseline), and the INSERT
- * inside BEGIN/COMMIT (the same three round trips as the store), which shows how much of the gap
- * is the transaction and how much the pipeline. Each store runs in a database of its own, created
- * for the run and dropped after it.
+ * The target's baseline is a minimal correct handler (bench/lib/minimal.ts): RSA-MD5 verify with a
+ * cached key, URLSearchParams, one raw autocommit INSERT on the same driver (`pg` Pool, `mysql2`
+ * pool), same concurrency, same pool size. For reference, the raw INSERT alone runs the statements
+ * the pipeline itself builds for other uploads (recorded by running handleCallback against a
+ * recording store). Each store runs in a database of its own, created for the run and dropped after.
  */
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
