@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- [--quick] [--profile] [<name>...]]`: the benchmarks, each against a baseline
  * measured in the same run (alternating rounds, medians). Names: hot-path, server, datastores,
- * cold-start, memory (default: all, in that order). `--quick`: fewer and shorter rounds.
+ * custom-runtime, cold-start, memory (default: all, in that order). `--quick`: fewer and shorter rounds.
  * `--profile`: CPU profiles of the subjects, summarized. Only loopback traffic; every load is
  * bounded in requests or time. Prints the machine, the figures, and a summary of the targets.
  */
@@ -13,6 +13,7 @@ const BENCHMARKS: Record<string, () => Promise<{ run(options: BenchOptions): Pro
   'hot-path': () => import('./hot-path.js'),
   server: () => import('./server.js'),
   datastores: () => import('./datastores.js'),
+  'custom-runtime': () => import('./custom-runtime.js'),
   'cold-start': () => import('./cold-start.js'),
   memory: () => import('./memory.js'),
   'oss-head': () => import('./oss-head.js'),

@@ -47,7 +47,7 @@ function toHttp(request: CallbackRequest): HttpRequest {
 }
 
 /** Signed requests handed out once each (distinct uploads); signs more before a run when asked. */
-class UploadPool {
+export class UploadPool {
   private items: (HttpRequest | undefined)[] = [];
   private next = 0;
   /** Requests sent again because the pool ran out (they are duplicates for the server). */
@@ -97,7 +97,7 @@ interface LoadRun {
   autocannonP99?: number;
 }
 
-async function load(url: string, connections: number, seconds: number, source: () => HttpRequest, rate?: number): Promise<LoadRun> {
+export async function load(url: string, connections: number, seconds: number, source: () => HttpRequest, rate?: number): Promise<LoadRun> {
   const latencies: number[] = [];
   let bad = 0;
   const instance = autocannon({

@@ -31,7 +31,7 @@ const DRIVER_PACKAGES: Record<string, object> = {
   pg: { name: 'pg', type: 'commonjs', main: 'index.js', exports: { '.': './index.js' } },
   mysql2: { name: 'mysql2', type: 'commonjs', exports: { './promise': './promise.js' } },
 };
-const VENDOR_DIR = join(DIST_DIR, '.drivers');
+export const VENDOR_DIR = join(DIST_DIR, '.drivers');
 
 function packageOf(path: string): string {
   const match = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path);
@@ -89,7 +89,7 @@ export async function buildFunction(name: string, options: { quiet?: boolean } =
 
 let driversBuilt: Promise<void> | undefined;
 /** Bundles each database driver once per build into dist/.drivers/, copied into every function. */
-function buildDrivers(options: { quiet?: boolean }): Promise<void> {
+export function buildDrivers(options: { quiet?: boolean }): Promise<void> {
   driversBuilt ??= (async () => {
     rmSync(VENDOR_DIR, { recursive: true, force: true });
     for (const [specifier, file] of Object.entries(DRIVERS)) {

@@ -59,28 +59,29 @@ export const job = defineJob({
   tables: [uploads],
 
   async handle({ payload: p, custom, object, callback, store, signal, log }) {
-    const { row, duplicate } = await store.transaction(
-      (tx) =>
-        tx.insertOnce(uploads, {
-          id: newId(),
-          idempotencyKey: callback.idempotencyKey,
-          bucket: object.bucket,
-          object: object.key,
-          etag: object.etag,
-          size: object.size,
-          mimeType: object.contentType ?? null,
-          imageWidth: p.imageWidth ?? null,
-          imageHeight: p.imageHeight ?? null,
-          imageFormat: p.imageFormat ?? null,
-          crc64: object.crc64 ?? null,
-          contentMd5: p.contentMd5 ?? null,
-          vpcId: p.vpcId ?? null,
-          clientIp: p.clientIp,
-          ossRequestId: p.reqId,
-          operation: p.operation,
-          custom,
-          receivedAt: callback.receivedAt,
-        }),
+    // One statement: a transaction of its own, in as few round trips as the store allows.
+    const { row, duplicate } = await store.insertOnce(
+      uploads,
+      {
+        id: newId(),
+        idempotencyKey: callback.idempotencyKey,
+        bucket: object.bucket,
+        object: object.key,
+        etag: object.etag,
+        size: object.size,
+        mimeType: object.contentType ?? null,
+        imageWidth: p.imageWidth ?? null,
+        imageHeight: p.imageHeight ?? null,
+        imageFormat: p.imageFormat ?? null,
+        crc64: object.crc64 ?? null,
+        contentMd5: p.contentMd5 ?? null,
+        vpcId: p.vpcId ?? null,
+        clientIp: p.clientIp,
+        ossRequestId: p.reqId,
+        operation: p.operation,
+        custom,
+        receivedAt: callback.receivedAt,
+      },
       { signal },
     );
     log({ recordId: row.id, duplicate });

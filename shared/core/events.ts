@@ -165,10 +165,10 @@ export async function handleObjectEvents(
         if (Date.now() >= deadline) throw deadlineError();
         await withDeadline(
           deadline,
-          async (signal) => {
+          async (time) => {
             const store = await runtime.storeFor(job);
-            signal.throwIfAborted();
-            await onEvent({ event, store, signal, log: (fields: JsonObject) => Object.assign(line, fields), platform });
+            time.throwIfExpired();
+            await onEvent({ event, store, signal: time.signal, log: (fields: JsonObject) => Object.assign(line, fields), platform });
           },
           deadlineError,
         );

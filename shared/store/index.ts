@@ -86,6 +86,7 @@ function shared(url: string, store: Store): Store {
     label: store.label,
     migrate: (tables) => store.migrate(tables),
     transaction: <T>(fn: (tx: Tx) => Promise<T>, options?: TransactionOptions) => store.transaction(fn, options),
+    insertOnce: (table, row, options) => store.insertOnce(table, row, options),
     close: () => {
       stores.delete(url);
       return store.close();

@@ -11,9 +11,9 @@
  * - deadlocks and serialization failures rerun the whole transaction function (up to 3 more times).
  */
 import { migrate as runMigrations, type MigrationHost } from './migrate.js';
-import { connectTimeoutReason, isUnavailable, raceAbort, unavailable, withTimeout } from './errors.js';
-import { SqlTx, type Dialect, type Query, type Result, type Run } from './sql.js';
-import type { Store, Table, TransactionOptions, Tx } from './types.js';
+import { connectTimeoutReason, isUnavailable, raceAbort, UniqueViolation, unavailable, withTimeout } from './errors.js';
+import { insertOncePlan, SqlTx, type Dialect, type Query, type Result, type Run } from './sql.js';
+import type { InsertOnceOptions, Store, Table, TransactionOptions, Tx } from './types.js';
 
 export interface ServerSettings {
   poolMax: number;
@@ -81,9 +81,22 @@ export interface Driver<C> {
   /** Runs `fn` holding the database-wide migration lock (inside a transaction where DDL is transactional). */
   withMigrationLock(run: Run, fn: () => Promise<void>): Promise<void>;
   classify(error: unknown): ErrorKind;
+  /** One-round-trip transactions, where the driver can send statements without waiting (PostgreSQL). */
+  readonly pipeline?: Pipeline<C>;
   /** The likely cause of an 'unavailable' or 'dead' error, for the StoreUnavailable message. */
   describe(error: unknown): string;
   end(): Promise<void>;
+}
+
+/**
+ * BEGIN and one statement written at once (PostgreSQL). COMMIT still goes out only after the
+ * statement answered, on its own: a COMMIT sent with them could be held up in the network and
+ * delivered after the caller answered DeadlineExceeded, or run once a lock the statement waited for
+ * is released after the deadline; a transaction whose COMMIT was never sent cannot commit.
+ */
+export interface Pipeline<C> {
+  /** `begun` settles when BEGIN answered; `done` with the statement's result. */
+  send(conn: C, statement: Query): { begun: Promise<unknown>; done: Promise<Result> };
 }
 
 const MAX_RETRIES = 3;
@@ -108,6 +121,11 @@ class Session<C> {
 
   begin(): Promise<void> {
     return this.guard(() => this.driver.begin(this.conn));
+  }
+
+  /** Any driver call on this connection, with the same timeout, abort and error handling as `run`. */
+  call<T>(call: (conn: C) => Promise<T>): Promise<T> {
+    return this.guard(() => call(this.conn));
   }
 
   /**
@@ -216,6 +234,47 @@ export class PooledStore<C> implements Store {
     }
   }
 
+  async insertOnce<R>(table: Table<R>, row: R, options: InsertOnceOptions<R> = {}): Promise<{ row: R; duplicate: boolean }> {
+    const { signal, conflictKey } = options;
+    const { pipeline } = this.driver;
+    if (pipeline === undefined) return this.transaction((tx) => tx.insertOnce(table, row, conflictKey), { signal });
+    const plan = insertOncePlan(this.driver.dialect, table, conflictKey);
+    const values = row as Record<string, unknown>;
+    const statement = plan.query(values); // a value that does not fit its column fails here, before any I/O
+    for (let attempt = 1; ; attempt++) {
+      signal?.throwIfAborted();
+      let inserting: Promise<Result> | undefined;
+      // BEGIN is the first statement, as in `transaction`: a connection that died or went silent in
+      // the pool is found out by it and replaced (the INSERT sent with it cannot commit).
+      const session = await this.connect(signal, (s) => {
+        let begun: Promise<unknown> = Promise.resolve();
+        inserting = s.call((conn) => {
+          const sent = pipeline.send(conn, statement);
+          begun = sent.begun;
+          return sent.done;
+        });
+        inserting.catch(() => {});
+        return s.call(() => begun).then(() => {});
+      });
+      try {
+        const inserted = plan.inserted(values, await inserting!);
+        // A duplicate (rare): the row it conflicted with, in the same transaction.
+        const result = inserted !== undefined ? { row: inserted as R, duplicate: false } : await (this.tx(session) as SqlTx).existing(table, plan, row);
+        await session.commit();
+        return result;
+      } catch (error) {
+        await session.rollback();
+        // The conflict was on another unique key than the one asked for (as SqlTx reports it).
+        if (!signal?.aborted && this.driver.classify(error) === 'unique') throw new UniqueViolation(table.name, { cause: error });
+        if (!session.sawRetryable || signal?.aborted) throw error;
+        if (attempt > MAX_RETRIES) {
+          throw unavailable(this.label, `transaction still failed after ${attempt} attempts (deadlocks or lock waits: too much contention)`, error);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 10 * attempt + Math.random() * 20 * attempt));
+      }
+    }
+  }
+
   async migrate(tables: readonly Table<any>[]): Promise<void> {
     const { driver } = this;
     const host: MigrationHost = {
@@ -249,7 +308,7 @@ export class PooledStore<C> implements Store {
     await this.driver.end();
   }
 
-  private tx(session: Session<C>): Tx {
+  private tx(session: Session<C>): SqlTx {
     return new SqlTx(this.driver.dialect, (query) => session.run(query), (error) => this.driver.classify(error) === 'unique');
   }
 

@@ -47,6 +47,9 @@ const REASONS: Record<string, string> = {
   '57P03': 'the server is starting up or shutting down',
 };
 
+const rolledBack = (): Error =>
+  new Error('the transaction was rolled back: a statement in it failed (PostgreSQL aborts the whole transaction on an error)');
+
 export async function openPostgres(url: string): Promise<Store> {
   const parsed = new URL(url);
   const settings = serverSettings(parsed);
@@ -59,6 +62,9 @@ export async function openPostgres(url: string): Promise<Store> {
 
   const { default: pg } = await import('pg');
   const pool = new pg.Pool({
+    // Queries are written as soon as they are issued (BEGIN with the statement of `insertOnce`, see
+    // pooled.ts); otherwise the store awaits each statement of a transaction before sending the next.
+    pipeline: true,
     connectionString: parsed.toString(),
     max: settings.poolMax,
     connectionTimeoutMillis: settings.connectTimeoutMs,
@@ -107,10 +113,16 @@ export async function openPostgres(url: string): Promise<Store> {
     async run(client, query) {
       const result = await client.query({ text: query.sql, values: query.params as unknown[] });
       // COMMIT of a transaction in which a statement failed (the job caught the error) rolls back.
-      if (query.sql === 'COMMIT' && result.command === 'ROLLBACK') {
-        throw new Error('the transaction was rolled back: a statement in it failed (PostgreSQL aborts the whole transaction on an error)');
-      }
+      if (query.sql === 'COMMIT' && result.command === 'ROLLBACK') throw rolledBack();
       return { rows: result.rows, count: result.rowCount ?? 0 };
+    },
+    pipeline: {
+      send(client, statement) {
+        // The pool's clients run in pg's pipeline mode: BEGIN and the statement are written at once.
+        const begun = client.query(begin);
+        const done = client.query({ text: statement.sql, values: statement.params as unknown[] }).then((result) => ({ rows: result.rows, count: result.rowCount ?? 0 }));
+        return { begun, done };
+      },
     },
     release: (client) => client.release(),
     destroy(client) {

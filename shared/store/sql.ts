@@ -297,6 +297,65 @@ function sameFields(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((f) => b.includes(f));
 }
 
+/**
+ * `insertOnce`'s statement for one table, dialect and conflict key, built once: each call then only
+ * checks and encodes the row's values.
+ */
+export interface InsertOncePlan {
+  readonly key: readonly string[];
+  /** The statement with this row's values; throws TypeError/RangeError for a value that does not fit its column. */
+  query(row: Record<string, unknown>): Query;
+  /** The stored row when the statement inserted it, undefined when a row with the key existed. */
+  inserted(row: Record<string, unknown>, result: Result): Record<string, unknown> | undefined;
+}
+
+const insertOncePlans = new WeakMap<AnyTable, Map<string, InsertOncePlan>>();
+
+export function insertOncePlan(d: Dialect, table: AnyTable, conflictKey?: readonly string[]): InsertOncePlan {
+  let plans = insertOncePlans.get(table);
+  if (plans === undefined) insertOncePlans.set(table, (plans = new Map()));
+  const cacheKey = `${d.kind}\0${conflictKey === undefined ? '' : conflictKey.join('\0')}`;
+  let plan = plans.get(cacheKey);
+  if (plan === undefined) plans.set(cacheKey, (plan = buildInsertOncePlan(d, table, conflictKey)));
+  return plan;
+}
+
+function buildInsertOncePlan(d: Dialect, table: AnyTable, conflictKey: readonly string[] | undefined): InsertOncePlan {
+  const key: readonly string[] = conflictKey ?? table.unique[0] ?? table.primaryKey;
+  if (!sameFields(key, table.primaryKey) && !table.unique.some((u) => sameFields(key, u))) {
+    throw new TypeError(`${table.name}: insertOnce key (${key.join(', ')}) is neither the primary key nor a unique constraint`);
+  }
+  const fields = fieldsOf(table);
+  const placeholders = fields.map((_, i) => d.placeholder(i + 1)).join(', ');
+  let sql = `INSERT INTO ${d.quote(table.name)} (${selectList(d, table)}) VALUES (${placeholders})`;
+  const returning = d.conflicts === 'on-conflict';
+  if (returning) {
+    sql += ` ON CONFLICT (${key.map((f) => col(d, f)).join(', ')}) DO NOTHING RETURNING ${selectList(d, table)}`;
+  } else {
+    // A no-op update: affectedRows is 1 when inserted, 0 when the row existed (without CLIENT_FOUND_ROWS).
+    const pk = col(d, table.primaryKey[0]!);
+    sql += ` ON DUPLICATE KEY UPDATE ${pk} = ${pk}`;
+  }
+  return {
+    key,
+    query(row) {
+      const params = new Array<unknown>(fields.length);
+      for (let i = 0; i < fields.length; i++) params[i] = encodeValue(d, table, fields[i]!, row[fields[i]!]);
+      return returning ? { sql, params, single: true } : { sql, params };
+    },
+    inserted(row, result) {
+      if (returning) {
+        const raw = result.rows[0];
+        return raw === undefined ? undefined : decodeRow(d, table, raw);
+      }
+      if (result.count !== 1) return undefined;
+      const stored: Record<string, unknown> = {};
+      for (const f of fields) stored[f] = row[f] ?? null;
+      return stored;
+    },
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Transactions
 
@@ -319,29 +378,17 @@ export class SqlTx implements Tx {
   }
 
   async insertOnce<R>(table: Table<R>, row: R, conflictKey?: readonly (keyof R & string)[]): Promise<{ row: R; duplicate: boolean }> {
-    const { d } = this;
-    const key: readonly string[] = conflictKey ?? table.unique[0] ?? table.primaryKey;
-    if (!sameFields(key, table.primaryKey) && !table.unique.some((u) => sameFields(key, u))) {
-      throw new TypeError(`${table.name}: insertOnce key (${key.join(', ')}) is neither the primary key nor a unique constraint`);
-    }
+    const plan = insertOncePlan(this.d, table, conflictKey);
+    const query = plan.query(row as Record<string, unknown>);
+    const inserted = plan.inserted(row as Record<string, unknown>, await this.run(table, query));
+    return inserted ? { row: inserted as R, duplicate: false } : this.existing(table, plan, row);
+  }
+
+  /** The row an `insertOnce` conflicted with; on MySQL a locking read, which sees the latest committed row at any isolation level. */
+  async existing<R>(table: Table<R>, plan: InsertOncePlan, row: R): Promise<{ row: R; duplicate: true }> {
     const values = row as Record<string, unknown>;
-    const p = new Params(d);
-    let sql = insertSql(d, table, values, p);
-    if (d.conflicts === 'on-conflict') {
-      sql += ` ON CONFLICT (${key.map((f) => col(d, f)).join(', ')}) DO NOTHING RETURNING ${selectList(d, table)}`;
-      const inserted = (await this.run(table, { sql, params: p.values, single: true })).rows[0];
-      if (inserted) return { row: decodeRow(d, table, inserted) as R, duplicate: false };
-    } else {
-      // A no-op update: affectedRows is 1 when inserted, 0 when the row existed (without CLIENT_FOUND_ROWS).
-      const pk = col(d, table.primaryKey[0]!);
-      sql += ` ON DUPLICATE KEY UPDATE ${pk} = ${pk}`;
-      if ((await this.run(table, { sql, params: p.values })).count === 1) {
-        return { row: Object.fromEntries(fieldsOf(table).map((f) => [f, values[f] ?? null])) as R, duplicate: false };
-      }
-    }
-    // The existing row; on MySQL a locking read, which sees the latest committed row at any isolation level.
-    const where = Object.fromEntries(key.map((f) => [f, values[f]])) as Where<R>;
-    const existing = await this.get(table, where, { forUpdate: d.kind === 'mysql' });
+    const where = Object.fromEntries(plan.key.map((f) => [f, values[f]])) as Where<R>;
+    const existing = await this.get(table, where, { forUpdate: this.d.kind === 'mysql' });
     if (existing === undefined) throw new UniqueViolation(table.name); // the conflict was on another unique key
     return { row: existing, duplicate: true };
   }

@@ -16,13 +16,15 @@
  * loop on a lock held by this very process.
  */
 import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import type Libsql from 'libsql';
 import { raceAbort, unavailable } from './errors.js';
 import { migrate as runMigrations } from './migrate.js';
 import { intSetting } from './pooled.js';
 import { SqlTx, sqliteDialect, type Query, type Result, type Run } from './sql.js';
-import type { Store, Table, TransactionOptions, Tx } from './types.js';
+import type { InsertOnceOptions, Store, Table, TransactionOptions, Tx } from './types.js';
 
 type Database = Libsql.Database;
 type Statement = ReturnType<Database['prepare']>;
@@ -51,6 +53,78 @@ async function takeTurn(key: string, signal: AbortSignal | undefined): Promise<(
   return release;
 }
 
+/** How often the WAL is checkpointed (`wal_autocheckpoint` is off: see `open`). */
+const CHECKPOINT_MS = 1000;
+/** A checkpoint of the in-process fallback, postponed by queued transactions, runs anyway after this many postponements. */
+const CHECKPOINT_MAX_POSTPONED = 10;
+
+/** The checkpoint worker: its own connection, a PASSIVE checkpoint every `interval` ms. */
+const CHECKPOINT_WORKER = `
+const { workerData, parentPort } = require('node:worker_threads');
+let db;
+try {
+  const Database = require(workerData.driver);
+  db = new Database(workerData.path);
+  db.exec('PRAGMA busy_timeout = 0');
+} catch (error) {
+  parentPort.postMessage({ failed: String(error && error.message || error) });
+  process.exit(0);
+}
+setInterval(() => { try { db.exec('PRAGMA wal_checkpoint(PASSIVE)'); } catch {} }, workerData.interval);
+parentPort.postMessage({ started: true });
+`;
+
+/** One checkpoint worker per database file in this process, shared by its stores. */
+const checkpointers = new Map<string, { users: number; stop(): void }>();
+
+function checkpointerFor(path: string, fallback: () => () => void): () => void {
+  let entry = checkpointers.get(path);
+  if (entry === undefined) {
+    let stopFallback: (() => void) | undefined;
+    let worker: Worker | undefined;
+    try {
+      worker = new Worker(CHECKPOINT_WORKER, { eval: true, workerData: { path, driver: libsqlPath(), interval: CHECKPOINT_MS } });
+      worker.unref();
+      worker.on('message', (message: { failed?: string }) => {
+        if (message.failed !== undefined) stopFallback ??= fallback();
+      });
+      worker.on('error', () => (stopFallback ??= fallback()));
+    } catch {
+      stopFallback = fallback();
+    }
+    const created = {
+      users: 0,
+      stop: () => {
+        void worker?.terminate();
+        stopFallback?.();
+      },
+    };
+    checkpointers.set(path, created);
+    entry = created;
+  }
+  const shared = entry;
+  shared.users += 1;
+  let stopped = false;
+  return () => {
+    if (stopped) return;
+    stopped = true;
+    shared.users -= 1;
+    if (shared.users === 0) {
+      checkpointers.delete(path);
+      shared.stop();
+    }
+  };
+}
+
+/** Where `libsql` resolves from here (a worker started with `eval` resolves from the working directory). */
+function libsqlPath(): string {
+  try {
+    return createRequire(join(process.cwd(), 'index.js')).resolve('libsql');
+  } catch {
+    return 'libsql';
+  }
+}
+
 /** The longest SQLite's own busy handler may block the event loop at a time. */
 const BUSY_SLICE_MS = 20;
 
@@ -63,6 +137,8 @@ export class SqliteStore implements Store {
   private db: Database | undefined;
   private readonly statements = new Map<string, Statement>();
   private readonly key: string;
+  /** Stops this store's share of the checkpoints. */
+  private checkpointer: (() => void) | undefined;
   private closed = false;
 
   constructor(
@@ -94,6 +170,11 @@ export class SqliteStore implements Store {
         throw error;
       }
     });
+  }
+
+  /** One local transaction: there is no round trip to save. */
+  insertOnce<R>(table: Table<R>, row: R, options: InsertOnceOptions<R> = {}): Promise<{ row: R; duplicate: boolean }> {
+    return this.transaction((tx) => tx.insertOnce(table, row, options.conflictKey), { signal: options.signal });
   }
 
   async migrate(tables: readonly Table<any>[]): Promise<void> {
@@ -129,6 +210,8 @@ export class SqliteStore implements Store {
     await this.exclusive(undefined, async (db) => {
       this.closed = true;
       this.statements.clear();
+      this.checkpointer?.();
+      this.checkpointer = undefined;
       db.close();
       this.db = undefined;
     }).catch(() => {
@@ -141,11 +224,42 @@ export class SqliteStore implements Store {
     if (this.closed) throw unavailable(this.label, 'the store was closed');
     const release = await takeTurn(this.key, signal);
     try {
-      this.db ??= await this.open();
+      if (this.db === undefined) {
+        this.db = await this.open();
+        this.startCheckpoints();
+      }
       return await fn(this.db);
     } finally {
       release();
     }
+  }
+
+  /**
+   * Checkpoints off the request path: a worker thread with its own connection to the file runs a
+   * PASSIVE checkpoint every CHECKPOINT_MS (PASSIVE takes no lock that writers wait for, and the
+   * fsyncs happen on the worker's thread, not on the event loop). One worker per file per process.
+   * Where the worker cannot start (the driver cannot be loaded from a worker), the checkpoint runs
+   * here instead, in this store's turn on the file, postponed while transactions are queued.
+   */
+  private startCheckpoints(): void {
+    if (this.path === ':memory:') return;
+    this.checkpointer = checkpointerFor(this.path, () => this.checkpointHere());
+  }
+
+  /** The fallback: in-process checkpoints between transactions. */
+  private checkpointHere(): () => void {
+    let postponed = 0;
+    const timer = setInterval(() => {
+      if (this.closed || this.db === undefined) return clearInterval(timer);
+      if (queues.has(this.key) && postponed < CHECKPOINT_MAX_POSTPONED) {
+        postponed += 1; // transactions are waiting: later
+        return;
+      }
+      postponed = 0;
+      void this.exclusive(undefined, async (db) => void db.exec('PRAGMA wal_checkpoint(PASSIVE)')).catch(() => {}); // retried at the next tick; the WAL keeps the data
+    }, CHECKPOINT_MS);
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   private async open(): Promise<Database> {
@@ -174,6 +288,11 @@ export class SqliteStore implements Store {
       db.exec('PRAGMA journal_mode = WAL');
       db.exec('PRAGMA synchronous = NORMAL');
       db.exec('PRAGMA foreign_keys = ON');
+      // Checkpoints (copying the WAL back into the database file, with fsyncs) stay off the commit
+      // path: SQLite's automatic one runs inside whichever COMMIT crosses 1000 pages and blocks the
+      // event loop for milliseconds. A worker thread checkpoints instead (see `startCheckpoints`).
+      // Commits are durable in the WAL either way.
+      db.exec('PRAGMA wal_autocheckpoint = 0');
       // From now on the busy handler blocks for a slice at most; BEGIN IMMEDIATE waits in between.
       db.exec(`PRAGMA busy_timeout = ${Math.min(BUSY_SLICE_MS, Math.trunc(this.busyTimeoutMs))}`);
       return db;

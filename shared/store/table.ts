@@ -31,8 +31,15 @@ const MAX_KEY_BYTES = 3072;
 
 /** `objectKey` → `object_key`, `fileMD5` → `file_md5`. */
 export function columnName(field: string): string {
-  return field.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/([A-Z])([A-Z][a-z])/g, '$1_$2').toLowerCase();
+  let name = columnNames.get(field);
+  if (name === undefined) {
+    name = field.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/([A-Z])([A-Z][a-z])/g, '$1_$2').toLowerCase();
+    if (columnNames.size < 10_000) columnNames.set(field, name); // fields come from table definitions: a handful
+  }
+  return name;
 }
+/** Memo of `columnName`: it runs for every column of every statement and row. */
+const columnNames = new Map<string, string>();
 
 export function defineTable<const C extends Record<string, ColumnDef>>(
   name: string,

@@ -114,6 +114,13 @@ export interface TransactionOptions {
   signal?: AbortSignal;
 }
 
+export interface InsertOnceOptions<R> {
+  /** The conflict key (default: the table's first unique constraint, else its primary key). */
+  conflictKey?: readonly (keyof R & string)[];
+  /** As for `transaction`: when aborted, nothing is committed (and the reply is the abort reason). */
+  signal?: AbortSignal;
+}
+
 export interface Store {
   /** 'sqlite' | 'postgres' | 'mysql' | ... */
   readonly kind: string;
@@ -126,5 +133,12 @@ export interface Store {
    * and deadlocks. Failures to reach the store surface as `CallbackError('StoreUnavailable')`.
    */
   transaction<T>(fn: (tx: Tx) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  /**
+   * `Tx.insertOnce` as a transaction of its own, with the same guarantees (committed when it
+   * resolves; of concurrent calls with one key exactly one inserts; nothing committed when the signal
+   * aborts first), in as few round trips as the backend allows: on PostgreSQL, BEGIN and the INSERT go
+   * out in one write, then COMMIT (two round trips instead of three).
+   */
+  insertOnce<R>(table: Table<R>, row: R, options?: InsertOnceOptions<R>): Promise<{ row: R; duplicate: boolean }>;
   close(): Promise<void>;
 }

@@ -212,6 +212,26 @@ export async function storeContract(t: TestContext, target: ContractTarget): Pro
     await Promise.all(racers.map((racer) => racer.close()));
   });
 
+  await t.test('store.insertOnce: a transaction of its own, with the same results as tx.insertOnce', async () => {
+    const original = item({ key: 'own', title: 'first', data: { n: 2 }, createdAt: new Date('2025-02-01T00:00:00.456Z') });
+    assert.deepEqual(await store.insertOnce(items, original), { row: original, duplicate: false });
+    assert.deepEqual(await store.insertOnce(items, item({ key: 'own', title: 'second' })), { row: original, duplicate: true });
+    await assert.rejects(store.insertOnce(items, item({ key: 'own' }), { conflictKey: ['id'] }), UniqueViolation);
+    await assert.rejects(store.insertOnce(items, item({ title: 7 as unknown as string })), TypeError);
+    assert.deepEqual(await store.transaction((tx) => tx.find(items, { key: 'own' })), [original]);
+    // Many at once, from separate stores: one row.
+    const racers = await Promise.all(Array.from({ length: 20 }, open));
+    const results = await Promise.all(racers.map((racer, i) => racer.insertOnce(items, item({ key: 'own-race', title: `racer ${i}` }))));
+    assert.equal(results.filter((result) => !result.duplicate).length, 1);
+    assert.equal(new Set(results.map((result) => result.row.id)).size, 1);
+    await Promise.all(racers.map((racer) => racer.close()));
+    // An aborted signal: refused, nothing written.
+    const aborted = new AbortController();
+    aborted.abort(new Error('too late'));
+    await assert.rejects(store.insertOnce(items, item({ key: 'own-aborted' }), { signal: aborted.signal }), /too late/);
+    assert.deepEqual(await store.transaction((tx) => tx.find(items, { key: 'own-aborted' })), []);
+  });
+
   await t.test('insert raises UniqueViolation and the transaction stays usable', async () => {
     const row = item();
     await store.transaction((tx) => tx.insert(items, row));
