@@ -18,9 +18,15 @@ export function applyLocalDefaults(env: NodeJS.ProcessEnv = process.env): string
     env.OSS_ENDPOINT = localOssEndpoint(env);
     notices.push(`OSS_ENDPOINT is not set: each callback's object is checked with the local OSS emulator at ${env.OSS_ENDPOINT}`);
   }
-  if (!env.UPLOAD_TOKEN_SECRET?.trim() && !env.CALLBACK_OWNER_FROM?.trim()) {
-    env.CALLBACK_OWNER_FROM = 'x:owner';
-    notices.push('UPLOAD_TOKEN_SECRET and CALLBACK_OWNER_FROM are not set: jobs with an owner trust the uploader\'s x:owner unless their <JOB>_OWNER_KEY_PATTERN is set (local runs only; deployed functions refuse until an owner binding is configured)');
+  // Upload tokens (upload-policy and the demo page) are signed with a well-known development secret, set
+  // here, before any configuration is read, so that the callback functions verify what upload-policy signs.
+  if (!env.UPLOAD_TOKEN_SECRET?.trim()) {
+    env.UPLOAD_TOKEN_SECRET = LOCAL_UPLOAD_DEV_SECRETS.token;
+    notices.push('UPLOAD_TOKEN_SECRET is not set: upload tokens are signed and verified with a well-known development secret');
+  }
+  if (!env.CALLBACK_OWNER_FROM?.trim()) {
+    env.CALLBACK_OWNER_FROM = 'token,x:owner';
+    notices.push('CALLBACK_OWNER_FROM is not set: jobs with an owner take it from the upload token when the callback carries one, else trust the uploader\'s x:owner, unless their <JOB>_OWNER_FROM says otherwise (local runs only; deployed functions refuse until an owner binding is configured)');
   }
   if (!env.OSS_ALLOWED_BUCKETS?.trim()) {
     env.OSS_ALLOWED_BUCKETS = '*';
@@ -90,10 +96,6 @@ export function applyLocalUploadDefaults(base: string, env: NodeJS.ProcessEnv = 
   if (!env.UPLOAD_JWT_SECRET?.trim() && !env.UPLOAD_JWKS_URL?.trim()) {
     env.UPLOAD_JWT_SECRET = LOCAL_UPLOAD_DEV_SECRETS.jwt;
     notices.push('UPLOAD_JWT_SECRET is not set: upload-policy accepts development sign-in tokens (POST /dev/token) signed with a well-known secret');
-  }
-  if (!env.UPLOAD_TOKEN_SECRET?.trim()) {
-    env.UPLOAD_TOKEN_SECRET = LOCAL_UPLOAD_DEV_SECRETS.token;
-    notices.push('UPLOAD_TOKEN_SECRET is not set: upload tokens are signed with a well-known development secret');
   }
   if (!env.UPLOAD_BUCKET?.trim()) env.UPLOAD_BUCKET = 'local-bucket';
   if (!env.UPLOAD_URL?.trim()) {

@@ -39,5 +39,5 @@ export function verdict(met: boolean | undefined): string {
  */
 export const WITHOUT_OSS = {
   objects: { verify: 'off', endpoint: undefined, pathStyle: false, headTimeoutMs: 1500 },
-  owner: { tokenSecret: undefined, tokenGraceSeconds: 3600, defaultFrom: 'x:owner', vars: {} },
+  owner: { tokenSecret: undefined, tokenGraceSeconds: 3600, defaultFrom: ['x:owner'], vars: {} },
 } as const satisfies Pick<import('../../shared/core/config.js').CoreConfig, 'objects' | 'owner'>;

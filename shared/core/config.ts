@@ -4,7 +4,7 @@
  */
 
 import { DEFAULT_DATABASE_URL } from '../store/index.js';
-import { isOwnerSetting, OWNER_SOURCES, type OwnerConfig, type OwnerSource } from './owner.js';
+import { isOwnerSetting, type OwnerConfig, type OwnerSource, parseOwnerSources } from './owner.js';
 import { DEFAULT_UPLOAD_TOKEN_GRACE_S } from './upload-token.js';
 
 export { DEFAULT_DATABASE_URL };
@@ -149,16 +149,18 @@ function objectCheckFromEnv(env: NodeJS.ProcessEnv): ObjectCheckConfig {
 }
 
 function ownerConfigFromEnv(env: NodeJS.ProcessEnv): OwnerConfig {
-  const defaultFrom = env.CALLBACK_OWNER_FROM?.trim() || undefined;
-  if (defaultFrom !== undefined && !(OWNER_SOURCES as readonly string[]).includes(defaultFrom)) {
-    throw new ConfigError(`CALLBACK_OWNER_FROM=${JSON.stringify(defaultFrom)} must be one of ${OWNER_SOURCES.join(', ')}`);
+  let defaultFrom: OwnerSource[] | undefined;
+  try {
+    defaultFrom = parseOwnerSources(env.CALLBACK_OWNER_FROM, 'CALLBACK_OWNER_FROM');
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
   }
   const vars: Record<string, string | undefined> = {};
   for (const [name, value] of Object.entries(env)) if (isOwnerSetting(name)) vars[name] = value;
   return {
     tokenSecret: env.UPLOAD_TOKEN_SECRET?.trim() || undefined,
     tokenGraceSeconds: integer(env, 'UPLOAD_TOKEN_GRACE_S', DEFAULT_UPLOAD_TOKEN_GRACE_S, 0, 7 * 24 * 3600),
-    defaultFrom: defaultFrom as OwnerSource | undefined,
+    defaultFrom,
     vars,
   };
 }

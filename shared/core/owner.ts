@@ -11,11 +11,15 @@
  *    prefix (the mobile-SDK flow): the key then proves who wrote it.
  *  - `x:owner`: the uploader's own claim, unverified. Only where every uploader is trusted (local runs).
  *
- * Unset: `token` when UPLOAD_TOKEN_SECRET is set, else `key` when the job's pattern is set, else
- * CALLBACK_OWNER_FROM (which `npm start` sets to `x:owner`), else every callback is refused with a
- * configuration error naming the settings.
+ * A setting may list several sources, tried in order (`token,x:owner`): a source the callback does not
+ * carry (no `upload_token` in the query, a key that does not match the pattern, no `x:owner`) passes
+ * to the next; one it carries decides (a token that does not verify is refused, never skipped).
+ *
+ * Unset: CALLBACK_OWNER_FROM (every job's fallback; `npm start` sets `token,x:owner`), else `token`
+ * when UPLOAD_TOKEN_SECRET is set and/or `key` when the job's pattern is set (both: `token,key`), else
+ * every callback is refused with a configuration error naming the settings.
  */
-import { CallbackError } from '../protocol/errors.js';
+import { CallbackError, configurationError } from '../protocol/errors.js';
 import type { VerifiedObject } from './object.js';
 import { assertTokenSecret, UPLOAD_TOKEN_PARAM, verifyUploadToken } from './upload-token.js';
 
@@ -35,16 +39,29 @@ export interface OwnerConfig {
   tokenSecret: string | undefined;
   /** UPLOAD_TOKEN_GRACE_S. */
   tokenGraceSeconds: number;
-  /** CALLBACK_OWNER_FROM: the fallback for every job. */
-  defaultFrom: OwnerSource | undefined;
+  /** CALLBACK_OWNER_FROM: the fallback for every job (sources tried in order). */
+  defaultFrom: readonly OwnerSource[] | undefined;
   /** Every <JOB>_OWNER_FROM and <JOB>_OWNER_KEY_PATTERN variable, by name. */
   vars: Readonly<Record<string, string | undefined>>;
 }
 
 export interface OwnerBinding {
   job: string;
-  from: OwnerSource;
+  /** The sources, tried in order. */
+  from: readonly OwnerSource[];
   pattern?: RegExp;
+}
+
+/** `token, x:owner` → ['token', 'x:owner']; undefined when empty; throws naming `setting` on a bad word. */
+export function parseOwnerSources(raw: string | undefined, setting: string): OwnerSource[] | undefined {
+  const words = (raw ?? '').split(',').map((word) => word.trim()).filter((word) => word !== '');
+  if (words.length === 0) return undefined;
+  for (const word of words) {
+    if (!(OWNER_SOURCES as readonly string[]).includes(word)) {
+      throw configError(`${setting}=${JSON.stringify(raw)}: expected one or more of ${OWNER_SOURCES.join(', ')} (comma-separated, tried in order)`);
+    }
+  }
+  return [...new Set(words)] as OwnerSource[];
 }
 
 /** `usage-quota` → `{ from: 'USAGE_QUOTA_OWNER_FROM', pattern: 'USAGE_QUOTA_OWNER_KEY_PATTERN' }`. */
@@ -57,10 +74,10 @@ export function ownerSettingNames(job: string): { from: string; pattern: string 
 export const isOwnerSetting = (name: string): boolean => /^[A-Z][A-Z0-9_]*_OWNER_(FROM|KEY_PATTERN)$/.test(name);
 
 function configError(message: string): CallbackError {
-  return new CallbackError('Internal', `configuration error: ${message}`);
+  return configurationError(message);
 }
 
-/** The job's binding from its settings; throws `Internal` "configuration error: …" naming the settings. */
+/** The job's binding from its settings; throws `ConfigurationError` naming the settings. */
 export function ownerBinding(job: string, config: OwnerConfig): OwnerBinding {
   const names = ownerSettingNames(job);
   const rawFrom = config.vars[names.from]?.trim() || undefined;
@@ -76,17 +93,15 @@ export function ownerBinding(job: string, config: OwnerConfig): OwnerBinding {
       throw configError(`${names.pattern}=${JSON.stringify(rawPattern)} must have exactly one capture group, the owner (e.g. ^users/([^/]+)/)`);
     }
   }
-  if (rawFrom !== undefined && !(OWNER_SOURCES as readonly string[]).includes(rawFrom)) {
-    throw configError(`${names.from}=${JSON.stringify(rawFrom)}: expected one of ${OWNER_SOURCES.join(', ')}`);
-  }
-  const from = (rawFrom as OwnerSource | undefined) ?? (config.tokenSecret ? 'token' : pattern ? 'key' : config.defaultFrom);
+  const implicit: OwnerSource[] = [...(config.tokenSecret ? (['token'] as const) : []), ...(pattern ? (['key'] as const) : [])];
+  const from = parseOwnerSources(rawFrom, names.from) ?? config.defaultFrom ?? (implicit.length > 0 ? implicit : undefined);
   if (from === undefined) {
     throw configError(
       `${job} needs to know whose upload this is: set UPLOAD_TOKEN_SECRET (owners from upload tokens), or ${names.pattern} (owners from the object key, e.g. ^users/([^/]+)/), or ${names.from}=x:owner to trust the uploader's x:owner (unverified)`,
     );
   }
-  if (from === 'token') assertSecret(config.tokenSecret, names.from);
-  if (from === 'key' && !pattern) throw configError(`${names.from}=key needs ${names.pattern} (a regular expression with one capture group, e.g. ^users/([^/]+)/)`);
+  if (from.includes('token')) assertSecret(config.tokenSecret, names.from);
+  if (from.includes('key') && !pattern) throw configError(`${names.from}=${from.join(',')} needs ${names.pattern} (a regular expression with one capture group, e.g. ^users/([^/]+)/)`);
   return pattern ? { job, from, pattern } : { job, from };
 }
 
@@ -94,7 +109,7 @@ function assertSecret(secret: string | undefined, setting: string): void {
   try {
     assertTokenSecret(secret);
   } catch (error) {
-    throw configError(`${setting}=token: ${(error as Error).message}`);
+    throw configError(`${setting} includes token: ${(error as Error).message}`);
   }
 }
 
@@ -112,19 +127,46 @@ export interface OwnerInput {
   query: string | null;
 }
 
-/** The owner by the job's binding; refuses with `OwnerUnverified` or `UploadTokenInvalid` (403). */
+/**
+ * The owner by the job's binding; refuses with `OwnerUnverified` or `UploadTokenInvalid` (403). Each
+ * source in turn: one the callback does not carry passes to the next; the last one's refusal stands.
+ */
 export function resolveOwner(binding: OwnerBinding, input: OwnerInput, config: OwnerConfig, now?: number): Owner {
   const names = ownerSettingNames(binding.job);
-  switch (binding.from) {
+  const setting = `${names.from}=${binding.from.join(',')}`;
+  let refusal: CallbackError | undefined;
+  for (const from of binding.from) {
+    const result = fromSource(from, binding, input, config, setting, now);
+    if (!(result instanceof Absent)) return result;
+    refusal = result.refusal;
+  }
+  throw binding.from.length === 1
+    ? refusal!
+    : new CallbackError('OwnerUnverified', `the callback carries none of the owner sources ${setting} accepts (${refusal!.message})`, { status: 403 });
+}
+
+/** A source the callback does not carry, and what a lone source would have answered. */
+class Absent {
+  constructor(readonly refusal: CallbackError) {}
+}
+
+function fromSource(from: OwnerSource, binding: OwnerBinding, input: OwnerInput, config: OwnerConfig, setting: string, now?: number): Owner | Absent {
+  const names = ownerSettingNames(binding.job);
+  switch (from) {
     case 'x:owner':
-      return checked(input.custom.owner, 'x:owner', `the custom variable x:owner (trusted because ${names.from}=x:owner)`);
+      if (input.custom.owner === undefined || input.custom.owner === '') {
+        return new Absent(new CallbackError('OwnerUnverified', `the custom variable x:owner (trusted because ${setting}) gave no owner`, { status: 403 }));
+      }
+      return checked(input.custom.owner, 'x:owner', `the custom variable x:owner (trusted because ${setting})`);
     case 'key': {
       const match = binding.pattern!.exec(input.object.key);
       if (!match) {
-        throw new CallbackError(
-          'OwnerUnverified',
-          `the object key ${JSON.stringify(input.object.key)} does not match ${names.pattern} (${binding.pattern!.source}): the owner cannot be told from the key; upload under the user's prefix`,
-          { status: 403 },
+        return new Absent(
+          new CallbackError(
+            'OwnerUnverified',
+            `the object key ${JSON.stringify(input.object.key)} does not match ${names.pattern} (${binding.pattern!.source}): the owner cannot be told from the key; upload under the user's prefix`,
+            { status: 403 },
+          ),
         );
       }
       return checked(match[1], 'key', `${names.pattern} on the object key`);
@@ -132,10 +174,12 @@ export function resolveOwner(binding: OwnerBinding, input: OwnerInput, config: O
     case 'token': {
       const tokens = new URLSearchParams(input.query ?? '').getAll(UPLOAD_TOKEN_PARAM);
       if (tokens.length === 0) {
-        throw new CallbackError(
-          'OwnerUnverified',
-          `the callback URL has no ${UPLOAD_TOKEN_PARAM} query parameter: ${names.from}=token takes the owner from the upload token the upload-policy function puts in the callback URL`,
-          { status: 403 },
+        return new Absent(
+          new CallbackError(
+            'OwnerUnverified',
+            `the callback URL has no ${UPLOAD_TOKEN_PARAM} query parameter: ${setting} takes the owner from the upload token the upload-policy function puts in the callback URL`,
+            { status: 403 },
+          ),
         );
       }
       if (tokens.length > 1) {

@@ -115,7 +115,7 @@ export function testRuntime(config: Partial<CoreConfig> = {}, overrides: Partial
     // line as objectCheck "off") and the uploader's x:owner, as `npm start` allows. The object check and
     // owner binding tests (test/integration/trust.test.ts) pass their own `objects` and `owner`.
     objects: { verify: 'off', endpoint: undefined, pathStyle: false, headTimeoutMs: 1500 },
-    owner: { tokenSecret: undefined, tokenGraceSeconds: 3600, defaultFrom: 'x:owner', vars: {} },
+    owner: { tokenSecret: undefined, tokenGraceSeconds: 3600, defaultFrom: ['x:owner'], vars: {} },
     ...config,
   };
   const runtime = createRuntime(full, {

@@ -34,7 +34,7 @@ const CONTEXT = { requestId: 'fc3-trust', region: 'cn-hangzhou', accountId: '123
 const SECRET = 'trust-test-upload-token-secret-0123456789abcdef';
 const BUCKET = 'examplebucket';
 
-const LOCAL_OWNERS: OwnerConfig = { tokenSecret: undefined, tokenGraceSeconds: 3600, defaultFrom: 'x:owner', vars: {} };
+const LOCAL_OWNERS: OwnerConfig = { tokenSecret: undefined, tokenGraceSeconds: 3600, defaultFrom: ['x:owner'], vars: {} };
 
 function checked(oss: OssHeadServer, extra: Partial<CoreConfig> = {}): Partial<CoreConfig> {
   return { objects: { verify: 'head', endpoint: oss.endpoint, pathStyle: false, headTimeoutMs: 1500 }, owner: LOCAL_OWNERS, ...extra };
@@ -263,7 +263,7 @@ describe('OSS failures and owner binding (SQLite)', () => {
   test('x:owner is refused unless allowed; no binding configured is a configuration error', async () => {
     const runtime = testRuntime(checked(oss, { owner: { ...LOCAL_OWNERS, defaultFrom: undefined } }));
     const stored = oss.put(BUCKET, 'users/ivan/a.jpg', { size: 10, contentType: 'image/jpeg' });
-    refused(await send(runtime, imageUpload, uploadValues({ object: 'users/ivan/a.jpg', etag: stored.etag, 'x:owner': 'ivan' })), 'Internal', 500, /IMAGE_UPLOAD_OWNER_KEY_PATTERN.*IMAGE_UPLOAD_OWNER_FROM=x:owner/);
+    refused(await send(runtime, imageUpload, uploadValues({ object: 'users/ivan/a.jpg', etag: stored.etag, 'x:owner': 'ivan' })), 'ConfigurationError', 500, /IMAGE_UPLOAD_OWNER_KEY_PATTERN.*IMAGE_UPLOAD_OWNER_FROM=x:owner/);
     const keyed = testRuntime(checked(oss, { owner: { ...LOCAL_OWNERS, defaultFrom: undefined, vars: { MEDIA_JOB_OWNER_FROM: 'key', MEDIA_JOB_OWNER_KEY_PATTERN: '^users/([^/]+)/' } } }));
     refused(await send(keyed, mediaJob, uploadValues({ object: 'videos/a.mp4', 'x:owner': 'ivan' })), 'OwnerUnverified', 403);
     assert.equal((await rows(keyed)).mediaJobs.length, 0);

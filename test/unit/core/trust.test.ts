@@ -32,20 +32,41 @@ describe('owner binding', () => {
     assert.deepEqual(ownerSettingNames('usage-quota'), { from: 'USAGE_QUOTA_OWNER_FROM', pattern: 'USAGE_QUOTA_OWNER_KEY_PATTERN' });
   });
 
-  it('defaults: token with a secret, else key with a pattern, else CALLBACK_OWNER_FROM, else a configuration error', () => {
-    assert.equal(ownerBinding('usage-quota', { ...NONE, tokenSecret: SECRET }).from, 'token');
-    assert.equal(ownerBinding('usage-quota', { ...NONE, vars: { USAGE_QUOTA_OWNER_KEY_PATTERN: '^users/([^/]+)/' } }).from, 'key');
-    assert.equal(ownerBinding('usage-quota', { ...NONE, defaultFrom: 'x:owner' }).from, 'x:owner');
-    assert.throws(() => ownerBinding('usage-quota', NONE), isCode('Internal', /configuration error/, /UPLOAD_TOKEN_SECRET/, /USAGE_QUOTA_OWNER_KEY_PATTERN/, /USAGE_QUOTA_OWNER_FROM=x:owner/));
+  it('defaults: CALLBACK_OWNER_FROM, else token with a secret and/or key with a pattern, else a configuration error', () => {
+    const pattern = { USAGE_QUOTA_OWNER_KEY_PATTERN: '^users/([^/]+)/' };
+    assert.deepEqual(ownerBinding('usage-quota', { ...NONE, tokenSecret: SECRET }).from, ['token']);
+    assert.deepEqual(ownerBinding('usage-quota', { ...NONE, vars: pattern }).from, ['key']);
+    assert.deepEqual(ownerBinding('usage-quota', { ...NONE, tokenSecret: SECRET, vars: pattern }).from, ['token', 'key']);
+    assert.deepEqual(ownerBinding('usage-quota', { ...NONE, defaultFrom: ['x:owner'] }).from, ['x:owner']);
+    // An explicit fallback wins over the implicit one (npm start: token,x:owner with a development secret).
+    assert.deepEqual(ownerBinding('usage-quota', { ...NONE, tokenSecret: SECRET, defaultFrom: ['token', 'x:owner'] }).from, ['token', 'x:owner']);
+    assert.deepEqual(ownerBinding('usage-quota', { ...NONE, tokenSecret: SECRET, defaultFrom: ['x:owner'], vars: { USAGE_QUOTA_OWNER_FROM: 'token' } }).from, ['token']);
+    assert.throws(() => ownerBinding('usage-quota', NONE), isCode('ConfigurationError', /UPLOAD_TOKEN_SECRET/, /USAGE_QUOTA_OWNER_KEY_PATTERN/, /USAGE_QUOTA_OWNER_FROM=x:owner/));
+  });
+
+  it('a list of sources: one the callback does not carry passes to the next; one it carries decides', () => {
+    const config: OwnerConfig = { ...NONE, tokenSecret: SECRET };
+    const binding = ownerBinding('usage-quota', { ...config, vars: { USAGE_QUOTA_OWNER_FROM: 'token, x:owner' } });
+    const object = { bucket: 'photos', key: 'uploads/alice/a.png' };
+    const token = signUploadToken({ ...object, owner: 'alice', job: 'usage-quota', expiresAt: 2_000_000_000 }, SECRET);
+    // A token present: its owner, not x:owner.
+    assert.deepEqual(resolveOwner(binding, { object, custom: { owner: 'mallory' }, query: `upload_token=${token}` }, config, 1_900_000_000), { id: 'alice', from: 'token' });
+    // No token: x:owner.
+    assert.deepEqual(resolveOwner(binding, { object, custom: { owner: 'bob' }, query: null }, config), { id: 'bob', from: 'x:owner' });
+    // A token that does not verify is refused, never skipped for x:owner.
+    const other = signUploadToken({ ...object, key: 'uploads/alice/b.png', owner: 'alice', job: 'usage-quota', expiresAt: 2_000_000_000 }, SECRET);
+    assert.throws(() => resolveOwner(binding, { object, custom: { owner: 'mallory' }, query: `upload_token=${other}` }, config, 1_900_000_000), isCode('UploadTokenInvalid'));
+    // Neither: one refusal naming the setting.
+    assert.throws(() => resolveOwner(binding, { object, custom: {}, query: null }, config), isCode('OwnerUnverified', /USAGE_QUOTA_OWNER_FROM=token,x:owner/));
   });
 
   it('refuses settings that cannot work', () => {
-    assert.throws(() => ownerBinding('media-job', { ...NONE, vars: { MEDIA_JOB_OWNER_FROM: 'key' } }), isCode('Internal', /MEDIA_JOB_OWNER_KEY_PATTERN/));
-    assert.throws(() => ownerBinding('media-job', { ...NONE, vars: { MEDIA_JOB_OWNER_FROM: 'token' } }), isCode('Internal', /UPLOAD_TOKEN_SECRET/));
-    assert.throws(() => ownerBinding('media-job', { ...NONE, vars: { MEDIA_JOB_OWNER_KEY_PATTERN: '^users/' } }), isCode('Internal', /exactly one capture group/));
-    assert.throws(() => ownerBinding('media-job', { ...NONE, vars: { MEDIA_JOB_OWNER_KEY_PATTERN: '^(a)/(b)' } }), isCode('Internal', /exactly one capture group/));
-    assert.throws(() => ownerBinding('media-job', { ...NONE, vars: { MEDIA_JOB_OWNER_KEY_PATTERN: '(' } }), isCode('Internal', /not a regular expression/));
-    assert.throws(() => ownerBinding('media-job', { ...NONE, vars: { MEDIA_JOB_OWNER_FROM: 'header' } }), isCode('Internal', /token, key, x:owner/));
+    assert.throws(() => ownerBinding('media-job', { ...NONE, vars: { MEDIA_JOB_OWNER_FROM: 'key' } }), isCode('ConfigurationError', /MEDIA_JOB_OWNER_KEY_PATTERN/));
+    assert.throws(() => ownerBinding('media-job', { ...NONE, vars: { MEDIA_JOB_OWNER_FROM: 'token' } }), isCode('ConfigurationError', /UPLOAD_TOKEN_SECRET/));
+    assert.throws(() => ownerBinding('media-job', { ...NONE, vars: { MEDIA_JOB_OWNER_KEY_PATTERN: '^users/' } }), isCode('ConfigurationError', /exactly one capture group/));
+    assert.throws(() => ownerBinding('media-job', { ...NONE, vars: { MEDIA_JOB_OWNER_KEY_PATTERN: '^(a)/(b)' } }), isCode('ConfigurationError', /exactly one capture group/));
+    assert.throws(() => ownerBinding('media-job', { ...NONE, vars: { MEDIA_JOB_OWNER_KEY_PATTERN: '(' } }), isCode('ConfigurationError', /not a regular expression/));
+    assert.throws(() => ownerBinding('media-job', { ...NONE, vars: { MEDIA_JOB_OWNER_FROM: 'header' } }), isCode('ConfigurationError', /token, key, x:owner/));
   });
 
   it('reads the settings from the environment', () => {
@@ -69,7 +90,7 @@ describe('owner binding', () => {
   });
 
   it('x:owner only where allowed, and never empty or over 128 characters', () => {
-    const config = { ...NONE, defaultFrom: 'x:owner' as const };
+    const config = { ...NONE, defaultFrom: ['x:owner'] as const };
     const binding = ownerBinding('usage-quota', config);
     const input = { object: { bucket: 'b', key: 'k' }, query: null };
     assert.deepEqual(resolveOwner(binding, { ...input, custom: { owner: 'pat' } }, config), { id: 'pat', from: 'x:owner' });
