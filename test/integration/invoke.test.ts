@@ -76,7 +76,7 @@ describe('npm run invoke', () => {
     const error = JSON.parse(run.stderr.slice(run.stderr.indexOf('{\n')));
     assert.equal(error.failed, true);
     assert.equal(error.code, 'ConfigurationError');
-    assert.match(error.errorMessage, /^EVENT_DEADLINE_MS="soon" is not an integer/);
+    assert.match(error.errorMessage, /EVENT_DEADLINE_MS="soon" is not an integer/);
   });
 
   it('refuses the example event when the bucket is not allowed', () => {
