@@ -200,6 +200,18 @@ export function report(options: Pick<SmokeOptions, 'bucket' | 'key' | 'url' | 'f
   }
 }
 
+/**
+ * ali-oss options for `--endpoint`. ali-oss addresses a bucket as `<bucket>.<endpoint host>`, except
+ * for an IP address (then `Host: <bucket>.oss-<region>.aliyuncs.com`, which the local OSS reads). A
+ * loopback name such as `localhost` would become `<bucket>.localhost`, which the system resolver may
+ * not know: path-style (`sldEnable`, `/<bucket>/<key>`) instead, as the local OSS accepts.
+ */
+export function endpointOptions(endpoint: string): Record<string, unknown> {
+  const host = new URL(endpoint).hostname;
+  const loopbackName = host === 'localhost' || host.endsWith('.localhost');
+  return { endpoint, secure: endpoint.startsWith('https:'), ...(loopbackName ? { sldEnable: true } : {}) };
+}
+
 /** ali-oss ships no types: the part of its client this script uses. */
 interface AliOssClient {
   put(name: string, file: Buffer, options: { callback: { url: string; body: string; contentType?: string; customValue?: Record<string, string> } }): Promise<{ data?: unknown; res?: { status?: number; headers?: Record<string, string> } }>;
@@ -216,7 +228,7 @@ export async function runSmoke(options: SmokeOptions, log: (line: string) => voi
     accessKeyId: options.credentials.accessKeyId,
     accessKeySecret: options.credentials.accessKeySecret,
     ...(options.credentials.securityToken ? { stsToken: options.credentials.securityToken } : {}),
-    ...(options.endpoint ? { endpoint: options.endpoint, secure: options.endpoint.startsWith('https:') } : { region: options.region, secure: true }),
+    ...(options.endpoint ? endpointOptions(options.endpoint) : { region: options.region, secure: true }),
     timeout: options.timeoutMs,
   });
   log(`uploading oss://${options.bucket}/${options.key} (${options.content.length} bytes) with a callback to ${options.url} (${options.functionName}'s template)`);

@@ -7,13 +7,14 @@
  * expiry) pinned by conditions; and a presigned PUT URL with the same callback.
  * Refusals (JSON, stable codes): TokenMissing / TokenInvalid / TokenExpired 401, OriginNotAllowed 403,
  * InvalidRequest 400, UnsupportedContentType 415, JobNotOffered 404, UploadTooLarge 413,
- * ContentTypeNotAllowed 415, MethodNotAllowed 405, KeysUnavailable 503, CredentialsUnavailable 500.
+ * ContentTypeNotAllowed 415, MethodNotAllowed 405, KeysUnavailable 503, CredentialsUnavailable 500,
+ * ConfigurationError 500 (a setting it cannot use, named in the message).
  */
 import { randomBytes } from 'node:crypto';
 import * as v from 'valibot';
 import { resolveAccount, resolveCredentials } from '../../shared/core/platform.js';
 import { signUploadToken, UPLOAD_TOKEN_PARAM } from '../../shared/core/upload-token.js';
-import { CallbackError, createHttpHandler, defineHttpFunction, jsonReply, type HttpRequest } from '../../shared/index.js';
+import { CallbackError, configurationError, createHttpHandler, defineHttpFunction, jsonReply, type HttpRequest } from '../../shared/index.js';
 import { jobRules } from './jobs.js';
 import { signUpload } from './policy.js';
 import { corsHeaders, settings } from './settings.js';
@@ -81,7 +82,7 @@ export const http = defineHttpFunction({
     const credentials = resolveCredentials(context.platform);
     if (!credentials) throw new CallbackError('CredentialsUnavailable', 'no credentials to sign with: give the function a role (FC passes its STS credentials) or set ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET', { status: 500 });
     const region = s.c.UPLOAD_REGION ?? resolveAccount(context.platform).region;
-    if (!region) throw new CallbackError('Internal', 'configuration error: the bucket\'s region is unknown: set UPLOAD_REGION (or FC_REGION)');
+    if (!region) throw configurationError('UPLOAD_REGION is not set and the function\'s region is unknown (FC_REGION): set UPLOAD_REGION to the bucket\'s region');
     const now = new Date();
     const bucket = s.c.UPLOAD_BUCKET;
     const key = `${s.c.UPLOAD_KEY_PREFIX}/${owner}/${randomBytes(16).toString('base64url')}${extensionOf(body.filename)}`;

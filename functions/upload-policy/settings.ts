@@ -1,10 +1,11 @@
 /**
  * upload-policy's settings (environment variables, all in the README), read once and checked
- * together: a mistake is a configuration error naming the variable, answered as `Internal` 500.
+ * together: a mistake is `ConfigurationError` (500) naming the variable and the problem, never a
+ * secret's value.
  */
 import { parseAllowedBuckets } from '../../shared/core/config.js';
 import { assertTokenSecret } from '../../shared/core/upload-token.js';
-import { CallbackError, env, envConfig } from '../../shared/index.js';
+import { CallbackError, configurationError, env, envConfig } from '../../shared/index.js';
 import { createVerifier, type Verifier } from './auth.js';
 import { JOB_TEMPLATES } from './jobs.js';
 
@@ -87,7 +88,7 @@ export function settings(source: NodeJS.ProcessEnv = process.env): Settings {
     kept = check(source);
   } catch (error) {
     if (error instanceof CallbackError) throw error;
-    throw new CallbackError('Internal', `configuration error: ${(error as Error).message}`, { cause: error });
+    throw configurationError((error as Error).message, error);
   }
   return kept;
 }

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -217,6 +217,40 @@ describe('ali-oss against the local OSS', () => {
     await assert.rejects(client().head('md5/bad.txt'), (e: { status: number }) => e.status === 404);
   });
 
+  it('x-oss-forbid-overwrite: true on PutObject and multipart → 409 FileAlreadyExists, the object unchanged; false or absent overwrites', async () => {
+    const c = client();
+    await c.put('nooverwrite/a.txt', Buffer.from('first'), { headers: { 'x-oss-forbid-overwrite': 'true' } });
+    const before = events.length;
+    await assert.rejects(
+      c.put('nooverwrite/a.txt', Buffer.from('second'), { headers: { 'x-oss-forbid-overwrite': 'true' }, callback: { url: `${callbackBase}/never`, body: 'object=${object}' } }),
+      (e: { status: number; code: string; message: string }) => {
+        assert.equal(e.status, 409);
+        assert.equal(e.code, 'FileAlreadyExists');
+        assert.equal(e.message, 'The object you specified already exists and can not be overwritten.');
+        return true;
+      },
+    );
+    assert.ok(!received.some((r) => r.path === '/never'), 'no callback for a refused upload');
+    assert.equal((await c.get('nooverwrite/a.txt')).content.toString(), 'first');
+    await c.put('nooverwrite/a.txt', Buffer.from('third'), { headers: { 'x-oss-forbid-overwrite': 'false' } });
+    await c.put('nooverwrite/a.txt', Buffer.from('fourth'));
+    assert.equal((await c.get('nooverwrite/a.txt')).content.toString(), 'fourth');
+    await emulator.eventsIdle();
+    assert.equal(events.slice(before).filter((e) => e.oss.object.key === 'nooverwrite/a.txt').length, 2, 'an event for each stored upload, none for the refused one');
+    // Two at once: exactly one wins.
+    const racing = await Promise.allSettled([1, 2, 3].map((n) => c.put('nooverwrite/race.txt', Buffer.from(`racer ${n}`), { headers: { 'x-oss-forbid-overwrite': 'true' } })));
+    assert.equal(racing.filter((r) => r.status === 'fulfilled').length, 1);
+    assert.ok(racing.every((r) => r.status === 'fulfilled' || (r.reason as { code: string }).code === 'FileAlreadyExists'));
+    // Multipart: the header on InitiateMultipartUpload (ali-oss sends options.headers there).
+    const file = join(tmp, 'mp.bin');
+    writeFileSync(file, randomBytes(150 * 1024));
+    await c.multipartUpload('nooverwrite/mp.bin', file, { partSize: 100 * 1024, headers: { 'x-oss-forbid-overwrite': 'true' } });
+    await assert.rejects(
+      c.multipartUpload('nooverwrite/mp.bin', file, { partSize: 100 * 1024, headers: { 'x-oss-forbid-overwrite': 'true' } }),
+      (e: { status: number; code: string }) => e.status === 409 && e.code === 'FileAlreadyExists',
+    );
+  });
+
   it('presigned PUT URLs: signatureUrl (V1, with a callback) and signatureUrlV4', async () => {
     // signatureUrl refuses an IP endpoint: use localhost path-style, then connect to 127.0.0.1.
     const v1 = new OSS({ endpoint: emulator.url.replace('127.0.0.1', 'localhost'), sldEnable: true, region: 'oss-cn-hangzhou', bucket: BUCKET, ...KEY });
@@ -398,5 +432,171 @@ describe('PostObject: a form posted as a browser posts it (FormData + fetch)', (
     const plain = await post({ key: 'uploads/204.txt', ...fields }, 'x');
     assert.equal(plain.status, 204);
     assert.match(plain.headers.get('etag') ?? '', /^"[0-9A-F]{32}"$/);
+  });
+});
+
+describe('upload-policy\'s policy and presigned PUT against the local OSS', () => {
+  const JWT_SECRET = 'j'.repeat(40);
+  const TOKEN_SECRET = 't'.repeat(48);
+  const ENV: Record<string, string> = {
+    OSS_ALLOWED_BUCKETS: BUCKET,
+    UPLOAD_BUCKET: BUCKET,
+    UPLOAD_REGION: 'cn-hangzhou',
+    UPLOAD_MAX_BYTES: '64',
+    UPLOAD_JWT_SECRET: JWT_SECRET,
+    UPLOAD_TOKEN_SECRET: TOKEN_SECRET,
+    UPLOAD_ALLOWED_ORIGINS: '*',
+    OSS_CALLBACK_LOG: 'off',
+  };
+  const saved: Record<string, string | undefined> = {};
+  let handler: (event: Buffer, context: unknown) => Promise<{ statusCode: number; body: string }>;
+  let resetSettings: () => void;
+  let signJwt: (sub: string) => Promise<string>;
+
+  before(async () => {
+    const env = { ...ENV, UPLOAD_URL: `${emulator.url}/{bucket}`, UPLOAD_CALLBACK_BASE_URL: `${callbackBase}/jobs` };
+    for (const [name, value] of Object.entries(env)) {
+      saved[name] = process.env[name];
+      process.env[name] = value;
+    }
+    const fn = await import('../../functions/upload-policy/index.js');
+    handler = fn.handler as unknown as typeof handler;
+    resetSettings = (await import('../../functions/upload-policy/settings.js')).resetSettings;
+    resetSettings();
+    const { SignJWT } = await import('jose');
+    signJwt = (sub) => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setExpirationTime('5m').sign(new TextEncoder().encode(JWT_SECRET));
+  });
+  after(() => {
+    for (const [name, value] of Object.entries(saved)) if (value === undefined) delete process.env[name]; else process.env[name] = value;
+    resetSettings?.();
+  });
+
+  interface Policy {
+    url: string;
+    key: string;
+    fields: Record<string, string>;
+    maxBytes: number;
+    put: { url: string; method: string; headers: Record<string, string> };
+  }
+
+  /** What upload-policy answers a signed-in user (its real handler, with the local key pair as its credentials). */
+  async function policyFor(owner: string, request: { job: string; filename: string; contentType: string; size: number }): Promise<Policy> {
+    const event = {
+      version: 'v1', rawPath: '/', isBase64Encoded: false, queryParameters: {},
+      body: JSON.stringify(request),
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${await signJwt(owner)}` },
+      requestContext: { requestId: 'req-1', http: { method: 'POST', path: '/', sourceIp: '127.0.0.1' } },
+    };
+    const result = await handler(Buffer.from(JSON.stringify(event)), { requestId: 'req-1', region: 'cn-hangzhou', credentials: KEY });
+    assert.equal(result.statusCode, 200, result.body);
+    return JSON.parse(result.body) as Policy;
+  }
+
+  function postForm(policy: Policy, fields: Record<string, string>, content: Buffer | string, type = policy.fields['Content-Type']!): Promise<Response> {
+    const form = new FormData();
+    for (const [name, value] of Object.entries(fields)) form.append(name, value);
+    form.append('file', new Blob([typeof content === 'string' ? Buffer.from(content) : new Uint8Array(content)], { type }), 'file');
+    return fetch(policy.url, { method: 'POST', body: form });
+  }
+
+  /** A PUT with exactly these headers (fetch would choose Content-Length itself). */
+  function put(url: string, headers: Record<string, string>, body: Buffer): Promise<{ status: number; text: string }> {
+    return new Promise((resolve, reject) => {
+      const req = httpRequest(url, { method: 'PUT', headers }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  it('the form as issued uploads once, with the pinned callback (upload token in its URL); a replay is 409 FileAlreadyExists', async () => {
+    const policy = await policyFor('alice', { job: 'usage-quota', filename: 'note.txt', contentType: 'text/plain', size: 11 });
+    assert.equal(policy.url, `${emulator.url}/${BUCKET}`);
+    const calls = received.length;
+    const first = await postForm(policy, policy.fields, 'hello, oss!');
+    assert.equal(first.status, 200, await first.clone().text());
+    const reply = (await first.json()) as { ok: boolean; got: string };
+    const call = received.at(-1)!;
+    assert.equal(received.length, calls + 1);
+    assert.equal(call.verified, true);
+    const callbackUrl = new URL(call.path, callbackBase);
+    assert.equal(callbackUrl.pathname, '/jobs/usage-quota');
+    assert.match(callbackUrl.searchParams.get('upload_token') ?? '', /^ut1\./);
+    const body = new URLSearchParams(reply.got);
+    assert.equal(body.get('object'), policy.key);
+    assert.equal(body.get('size'), '11');
+    assert.equal(body.get('x:owner'), 'alice');
+    assert.equal(body.get('bucket'), BUCKET);
+
+    const replay = await postForm(policy, policy.fields, 'replayed!!!');
+    assert.equal(replay.status, 409);
+    const xml = await replay.text();
+    assert.match(xml, /<Code>FileAlreadyExists<\/Code>/);
+    assert.match(xml, /<Message>The object you specified already exists and can not be overwritten\.<\/Message>/);
+    assert.equal(received.length, calls + 1, 'no second callback');
+    assert.equal((await client().get(policy.key)).content.toString(), 'hello, oss!');
+  });
+
+  it('every pinned condition is enforced: forbid-overwrite, success_action_status, callback, Content-Type, key, size', async () => {
+    const policy = await policyFor('bob', { job: 'usage-quota', filename: 'a.txt', contentType: 'text/plain', size: 5 });
+    const otherCallback = Buffer.from(JSON.stringify({ callbackUrl: `${callbackBase}/evil`, callbackBody: 'object=${object}' })).toString('base64');
+    const { 'x-oss-forbid-overwrite': _forbid, ...withoutForbid } = policy.fields;
+    const cases: [string, Record<string, string>, RegExp][] = [
+      ['no x-oss-forbid-overwrite', withoutForbid, /\["eq","\$x-oss-forbid-overwrite","true"\]/],
+      ['x-oss-forbid-overwrite false', { ...policy.fields, 'x-oss-forbid-overwrite': 'false' }, /\["eq","\$x-oss-forbid-overwrite","true"\]/],
+      ['success_action_status 204', { ...policy.fields, success_action_status: '204' }, /\["eq","\$success_action_status","200"\]/],
+      ['another callback', { ...policy.fields, callback: otherCallback }, /\{"callback":"/],
+      ['another Content-Type', { ...policy.fields, 'Content-Type': 'text/html' }, /\["eq","\$Content-Type","text\/plain"\]/],
+      ['another key', { ...policy.fields, key: 'uploads/mallory/a.txt' }, /\["eq","\$key","uploads\/bob\//],
+    ];
+    for (const [what, fields, condition] of cases) {
+      const response = await postForm(policy, fields, 'hello');
+      const xml = await response.text();
+      assert.equal(response.status, 403, `${what}: ${xml}`);
+      assert.match(xml, /<Code>AccessDenied<\/Code>/, what);
+      assert.match(xml, /Invalid according to Policy: Policy Condition failed: /, what);
+      assert.match(xml, condition, what);
+    }
+    const big = await postForm(policy, policy.fields, 'x'.repeat(policy.maxBytes + 1));
+    assert.equal(big.status, 400);
+    assert.match(await big.text(), /<Code>EntityTooLarge<\/Code>[\s\S]*<MaxSizeAllowed>64<\/MaxSizeAllowed>/);
+    await assert.rejects(client().head(policy.key), (e: { status: number }) => e.status === 404, 'nothing stored by a refused form');
+    assert.ok(!received.some((r) => r.path.startsWith('/evil')));
+  });
+
+  it('the presigned PUT it returns uploads with the callback (and callback-var), exact length only, once', async () => {
+    const content = Buffer.from('put by URL');
+    const policy = await policyFor('carol', { job: 'usage-quota', filename: 'put.txt', contentType: 'text/plain', size: content.length });
+    const calls = received.length;
+    const ok = await put(policy.put.url, policy.put.headers, content);
+    assert.equal(ok.status, 200, ok.text);
+    const call = received.at(-1)!;
+    assert.equal(received.length, calls + 1);
+    assert.equal(call.verified, true);
+    assert.equal(new URL(call.path, callbackBase).pathname, '/jobs/usage-quota');
+    const body = new URLSearchParams((JSON.parse(ok.text) as { got: string }).got);
+    assert.equal(body.get('object'), policy.key);
+    assert.equal(body.get('x:owner'), 'carol');
+    assert.equal(body.get('size'), String(content.length));
+
+    const replay = await put(policy.put.url, policy.put.headers, content);
+    assert.equal(replay.status, 409);
+    assert.match(replay.text, /<Code>FileAlreadyExists<\/Code>/);
+    // Another length, another type, or no forbid-overwrite header: not what was signed.
+    const other = await policyFor('carol', { job: 'usage-quota', filename: 'put2.txt', contentType: 'text/plain', size: content.length });
+    const { 'x-oss-forbid-overwrite': _f, ...noForbid } = other.put.headers;
+    for (const [what, headers, bytes] of [
+      ['a longer body', { ...other.put.headers, 'content-length': String(content.length + 5) }, Buffer.concat([content, Buffer.from('extra')])],
+      ['another type', { ...other.put.headers, 'content-type': 'text/html' }, content],
+      ['no x-oss-forbid-overwrite', noForbid, content],
+    ] as const) {
+      const refused = await put(other.put.url, headers, bytes);
+      assert.equal(refused.status, 403, `${what}: ${refused.text}`);
+      assert.match(refused.text, /<Code>SignatureDoesNotMatch<\/Code>/, what);
+    }
+    assert.equal(received.length, calls + 1);
   });
 });

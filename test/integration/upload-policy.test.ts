@@ -28,7 +28,7 @@ const BASE_ENV = {
   UPLOAD_TOKEN_SECRET: TOKEN_SECRET,
   OSS_CALLBACK_LOG: 'off',
 };
-const MANAGED = [...Object.keys(BASE_ENV), 'UPLOAD_JWKS_URL', 'UPLOAD_JWT_ISSUER', 'UPLOAD_JWT_AUDIENCE', 'UPLOAD_MAX_BYTES', 'UPLOAD_JOBS', 'FC_FUNCTION_NAME', 'IMAGE_MAX_BYTES', 'UPLOAD_POLICY_TTL_S'];
+const MANAGED = [...Object.keys(BASE_ENV), 'FC_REGION', 'UPLOAD_JWKS_URL', 'UPLOAD_JWT_ISSUER', 'UPLOAD_JWT_AUDIENCE', 'UPLOAD_MAX_BYTES', 'UPLOAD_JOBS', 'FC_FUNCTION_NAME', 'IMAGE_MAX_BYTES', 'UPLOAD_POLICY_TTL_S'];
 const saved = Object.fromEntries(MANAGED.map((k) => [k, process.env[k]]));
 
 function setEnv(extra: Record<string, string | undefined> = {}) {
@@ -216,13 +216,13 @@ describe('upload-policy', () => {
     assert.equal(get.json.error.code, 'MethodNotAllowed');
   });
 
-  it('configuration: "*" origins refused when deployed, bucket must be allowed, secrets must be long', async () => {
+  it('configuration: ConfigurationError naming the variable, never a secret: "*" origins when deployed, bucket, secrets, region', async () => {
     const token = await sign('alice');
     const cases: [Record<string, string>, RegExp][] = [
       [{ UPLOAD_ALLOWED_ORIGINS: '*', FC_FUNCTION_NAME: 'upload-policy' }, /UPLOAD_ALLOWED_ORIGINS must list/],
       [{ OSS_ALLOWED_BUCKETS: 'other' }, /UPLOAD_BUCKET photos is not in OSS_ALLOWED_BUCKETS/],
-      [{ UPLOAD_TOKEN_SECRET: 'short' }, /UPLOAD_TOKEN_SECRET must be at least 32 bytes/],
-      [{ UPLOAD_JWT_SECRET: 'short' }, /UPLOAD_JWT_SECRET must be at least 32 bytes/],
+      [{ UPLOAD_TOKEN_SECRET: 'tooShortTokenSecret' }, /UPLOAD_TOKEN_SECRET must be at least 32 bytes/],
+      [{ UPLOAD_JWT_SECRET: 'tooShortJwtSecret' }, /UPLOAD_JWT_SECRET must be at least 32 bytes/],
       [{ UPLOAD_JWKS_URL: 'https://idp.example.com/jwks.json' }, /set exactly one of UPLOAD_JWT_SECRET/],
       [{ UPLOAD_POLICY_TTL_S: '3600' }, /UPLOAD_POLICY_TTL_S="3600": expected an integer from 60 to 900/],
       [{ UPLOAD_CALLBACK_BASE_URL: '' }, /no callback URL for/],
@@ -232,9 +232,16 @@ describe('upload-policy', () => {
       setEnv(extra);
       const r = await call({ body: upload, token, headers: { origin: 'https://app.example.com' } });
       assert.equal(r.status, 500, JSON.stringify(extra));
-      assert.equal(r.json.error.code, 'Internal');
+      assert.equal(r.json.error.code, 'ConfigurationError');
       assert.match(r.json.error.message, message);
+      assert.ok(!/tooShort|j{40}|t{48}/.test(r.json.error.message), `a secret in ${r.json.error.message}`);
     }
+    // No UPLOAD_REGION and a platform that does not say its region.
+    setEnv({ UPLOAD_REGION: undefined, FC_REGION: undefined });
+    const noRegion = await call({ body: upload, token, context: { requestId: 'r', credentials: CONTEXT.credentials } });
+    assert.equal(noRegion.status, 500);
+    assert.equal(noRegion.json.error.code, 'ConfigurationError');
+    assert.match(noRegion.json.error.message, /UPLOAD_REGION is not set/);
     setEnv({ UPLOAD_ALLOWED_ORIGINS: '*' }); // local runs only
     const local = await call({ body: upload, token, headers: { origin: 'http://127.0.0.1:9000' } });
     assert.equal(local.status, 200);

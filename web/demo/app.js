@@ -53,10 +53,18 @@ function postForm(url, fields, file) {
     const xhr = new XMLHttpRequest();
     xhr.open('POST', url);
     xhr.upload.onprogress = (e) => { if (e.lengthComputable) $('progress').value = Math.round((e.loaded / e.total) * 100); };
+    xhr.upload.onload = () => { $('progress').value = 100; }; // the whole body is sent
     xhr.onload = () => resolve({ status: xhr.status, text: xhr.responseText });
     xhr.onerror = () => reject(new Error(`the upload to ${url} failed (network or CORS: does the bucket have a CORS rule for this origin?)`));
     xhr.send(form);
   });
+}
+
+/** `<Error><Code>…</Code><Message>…</Message></Error>` → {code, message}, or null. */
+function ossError(text) {
+  const xml = new DOMParser().parseFromString(text, 'application/xml');
+  const code = xml.querySelector('Error > Code');
+  return code ? { code: code.textContent, message: (xml.querySelector('Error > Message') || {}).textContent || '' } : null;
 }
 
 async function upload(event) {
@@ -80,9 +88,15 @@ async function upload(event) {
     const result = await postForm(policy.body.url, policy.body.fields, file);
     let reply;
     try { reply = JSON.parse(result.text); } catch { reply = result.text; }
-    show('callback-reply', reply);
     const ok = result.status === 200;
-    setStatus('upload-status', ok ? `Uploaded: HTTP ${result.status}, the callback answered.` : `Upload answered HTTP ${result.status}${result.status === 203 ? ' (stored, but the callback failed)' : ''}.`, !ok);
+    if (ok || result.status === 203) {
+      show('callback-reply', reply);
+      setStatus('upload-status', ok ? `Uploaded: HTTP ${result.status}, the callback answered.` : `Upload answered HTTP ${result.status} (stored, but the callback failed).`, !ok);
+    } else {
+      // OSS refused the upload itself: its error XML names the reason (FileAlreadyExists, EntityTooLarge, AccessDenied, …).
+      const error = ossError(result.text);
+      setStatus('upload-status', `OSS refused the upload: HTTP ${result.status}${error ? ` ${error.code}: ${error.message}` : ''}`, true);
+    }
   } catch (error) {
     setStatus('upload-status', error.message, true);
   }

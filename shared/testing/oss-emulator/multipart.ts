@@ -16,6 +16,8 @@ export interface UploadInfo {
   contentType: string;
   userMeta: Record<string, string>;
   initiated: string;
+  /** `x-oss-forbid-overwrite: true` on InitiateMultipartUpload (CompleteMultipartUpload may also say so). */
+  forbidOverwrite?: boolean;
 }
 
 export interface CompletedParts {

@@ -90,6 +90,18 @@ function userMetaFrom(headers: Record<string, string>): Record<string, string> {
   return meta;
 }
 
+/** `x-oss-forbid-overwrite` (header or form field): only `true` forbids; anything else (or none) allows. */
+function forbidsOverwrite(value: string | undefined): boolean {
+  return value?.trim().toLowerCase() === 'true';
+}
+
+/** OSS's EC for FileAlreadyExists, by operation (its documented error pages). */
+const ALREADY_EXISTS_EC: Record<Operation, string> = {
+  PutObject: '0026-00000201',
+  PostObject: '0026-00000201',
+  CompleteMultipartUpload: '0042-00000214',
+};
+
 function readBody(req: Readable, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -106,6 +118,19 @@ function readBody(req: Readable, limit: number): Promise<Buffer> {
 export function createOssHandler(config: EmulatorConfig): (req: IncomingMessage, res: ServerResponse) => void {
   const { storage, log } = config;
   const multipart = new Multipart(storage);
+  // One commit at a time per object: "does it exist?" and "store it" are one step for
+  // x-oss-forbid-overwrite, as they are in OSS (two uploads of one key cannot both win).
+  const commits = new Map<string, Promise<unknown>>();
+  function serialized<T>(bucket: string, key: string, work: () => Promise<T>): Promise<T> {
+    const id = `${bucket}/${key}`;
+    const previous = commits.get(id) ?? Promise.resolve();
+    const next = previous.catch(() => {}).then(work);
+    commits.set(id, next);
+    void next.catch(() => {}).finally(() => {
+      if (commits.get(id) === next) commits.delete(id);
+    });
+    return next;
+  }
 
   function bucketAllowed(bucket: string): boolean {
     return BUCKET_NAME.test(bucket) && (config.buckets === '*' || config.buckets.has(bucket));
@@ -172,7 +197,7 @@ export function createOssHandler(config: EmulatorConfig): (req: IncomingMessage,
           return await putObject(req, bucket, key, headers, q, requestId, send, clientIp(req));
         case 'POST':
           if (has('uploads')) {
-            const uploadId = await multipart.initiate({ bucket, key, contentType: headers['content-type'] || mimeTypeFor(key), userMeta: userMetaFrom(headers), initiated: new Date(config.now()).toISOString() });
+            const uploadId = await multipart.initiate({ bucket, key, contentType: headers['content-type'] || mimeTypeFor(key), userMeta: userMetaFrom(headers), initiated: new Date(config.now()).toISOString(), forbidOverwrite: forbidsOverwrite(headers['x-oss-forbid-overwrite']) });
             return send(200, { 'content-type': 'application/xml' }, xmlDocument('InitiateMultipartUploadResult', { Bucket: bucket, Key: key, UploadId: uploadId }));
           }
           if (has('uploadId')) return await completeMultipart(req, bucket, key, q('uploadId')!, headers, q, requestId, send, clientIp(req));
@@ -262,10 +287,10 @@ export function createOssHandler(config: EmulatorConfig): (req: IncomingMessage,
     callback: CallbackRequest | undefined,
     requestId: string,
     sourceIp: string,
+    forbidOverwrite: boolean,
     partDigests?: Buffer[],
   ) {
     const facts = await storedFacts({ bucket, key, file: received.path, mimeType: contentType, operation, partDigests });
-    const old = await storage.head(bucket, key);
     const meta: ObjectMeta = {
       key,
       size: facts.size,
@@ -277,7 +302,15 @@ export function createOssHandler(config: EmulatorConfig): (req: IncomingMessage,
       type: operation === 'CompleteMultipartUpload' ? 'Multipart' : 'Normal',
       userMeta,
     };
-    await storage.commit(bucket, received.path, meta);
+    const old = await serialized(bucket, key, async () => {
+      const existing = await storage.head(bucket, key);
+      if (existing && forbidOverwrite) {
+        await storage.discard(received.path);
+        throw ERRORS.fileAlreadyExists(ALREADY_EXISTS_EC[operation]);
+      }
+      await storage.commit(bucket, received.path, meta);
+      return existing;
+    });
     emit(`ObjectCreated:${operation}`, bucket, meta, facts.size - (old?.size ?? 0), requestId, sourceIp);
     const objectHeaders: Record<string, string> = {
       etag: `"${facts.etag}"`,
@@ -323,7 +356,7 @@ export function createOssHandler(config: EmulatorConfig): (req: IncomingMessage,
       await storage.discard(received.path);
       throw error;
     }
-    const stored = await store(bucket, key, received, 'PutObject', headers['content-type'] || mimeTypeFor(key), userMetaFrom(headers), callback, requestId, sourceIp);
+    const stored = await store(bucket, key, received, 'PutObject', headers['content-type'] || mimeTypeFor(key), userMetaFrom(headers), callback, requestId, sourceIp, forbidsOverwrite(headers['x-oss-forbid-overwrite']));
     if (stored.delivered) return sendDelivered(send, stored.objectHeaders, stored.delivered);
     send(200, stored.objectHeaders);
   }
@@ -355,7 +388,8 @@ export function createOssHandler(config: EmulatorConfig): (req: IncomingMessage,
     await storage.concat(parts.files, into);
     const md5 = createHash('md5');
     const received: Received = { path: into, size: 0, md5: md5.digest() };
-    const stored = await store(bucket, key, received, 'CompleteMultipartUpload', info.contentType, info.userMeta, callback, requestId, sourceIp, parts.digests);
+    const forbid = forbidsOverwrite(headers['x-oss-forbid-overwrite']) || info.forbidOverwrite === true;
+    const stored = await store(bucket, key, received, 'CompleteMultipartUpload', info.contentType, info.userMeta, callback, requestId, sourceIp, forbid, parts.digests);
     await multipart.remove(uploadId);
     if (stored.delivered) return sendDelivered(send, { etag: stored.objectHeaders.etag!, 'x-oss-hash-crc64ecma': stored.objectHeaders['x-oss-hash-crc64ecma']! }, stored.delivered);
     send(
@@ -500,7 +534,7 @@ export function createOssHandler(config: EmulatorConfig): (req: IncomingMessage,
     }
     const userMeta: Record<string, string> = {};
     for (const [name, value] of fields) if (name.startsWith('x-oss-meta-')) userMeta[name.slice('x-oss-meta-'.length)] = value;
-    const stored = await store(bucket, key, file.received, 'PostObject', fields.get('content-type') || mimeTypeFor(key), userMeta, callback, requestId, sourceIp);
+    const stored = await store(bucket, key, file.received, 'PostObject', fields.get('content-type') || mimeTypeFor(key), userMeta, callback, requestId, sourceIp, forbidsOverwrite(fields.get('x-oss-forbid-overwrite')));
     if (stored.delivered) return sendDelivered(send, stored.objectHeaders, stored.delivered);
     const status = fields.get('success_action_status');
     const location = `http://${bucket}.oss-${config.region}.aliyuncs.com/${encodeURIComponent(key).replace(/%2F/g, '/')}`;

@@ -90,5 +90,7 @@ export const ERRORS = {
   invalidDigest: (provided: string) => new OssError(400, 'InvalidDigest', 'The Content-MD5 you specified was invalid.', { 'Content-MD5': provided }),
   methodNotAllowed: (method: string) => new OssError(405, 'MethodNotAllowed', 'The specified method is not allowed against this resource.', { Method: method }),
   notImplemented: (what: string) => new OssError(501, 'NotImplemented', 'A header you provided implies functionality that is not implemented.', {}, what),
+  /** `x-oss-forbid-overwrite: true` and the key exists (PutObject, PostObject, CompleteMultipartUpload; EC per operation). */
+  fileAlreadyExists: (ec: string) => new OssError(409, 'FileAlreadyExists', 'The object you specified already exists and can not be overwritten.', { EC: ec }),
   malformedXml: () => new OssError(400, 'MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema.'),
 };

@@ -1,12 +1,12 @@
 /**
  * `npm run smoke` (scripts/smoke.ts): its command line, and what it prints and exits with for each
  * way an upload with a callback can go. (Its run through real ali-oss against the local OSS
- * emulator is an end-to-end test of its own.)
+ * emulator is test/e2e/smoke.test.ts.)
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { EXIT, functionFromUrl, outcomeOfError, parseSmokeArgs, regionFromUrl, report, smokeKey, UsageError } from '../../../scripts/smoke.js';
+import { endpointOptions, EXIT, functionFromUrl, outcomeOfError, parseSmokeArgs, regionFromUrl, report, smokeKey, UsageError } from '../../../scripts/smoke.js';
 
 const KNOWN = ['image-upload', 'media-dispatch', 'media-job', 'media-worker-example', 'record-upload', 'usage-quota'];
 const CREDENTIALS = { ALIBABA_CLOUD_ACCESS_KEY_ID: 'LTAI-example', ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'example-secret' };
@@ -74,6 +74,12 @@ describe('npm run smoke: the command line', () => {
     assert.match(usage(['--url', FC_URL, '--bucket', 'b', '--file', '/nonexistent/smoke.png']), /--file \/nonexistent\/smoke\.png: ENOENT/);
     assert.match(usage(['--url', FC_URL, '--bucket', 'b', '--nope']), /Unknown option '--nope'/);
     assert.equal(parseSmokeArgs(['--url', 'http://127.0.0.1:9000/record-upload', '--bucket', 'b'], { ...CREDENTIALS, FC_REGION: 'cn-beijing' }, KNOWN).region, 'oss-cn-beijing');
+  });
+
+  it('--endpoint: virtual-host for OSS and IP addresses, path-style (sldEnable) for localhost', () => {
+    assert.deepEqual(endpointOptions('https://oss-cn-hangzhou.aliyuncs.com'), { endpoint: 'https://oss-cn-hangzhou.aliyuncs.com', secure: true });
+    assert.deepEqual(endpointOptions('http://127.0.0.1:9001'), { endpoint: 'http://127.0.0.1:9001', secure: false });
+    assert.deepEqual(endpointOptions('http://localhost:9001'), { endpoint: 'http://localhost:9001', secure: false, sldEnable: true });
   });
 
   it('never uses the same key twice', () => {
