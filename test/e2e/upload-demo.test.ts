@@ -191,6 +191,26 @@ describe('demo page in Chromium, with the local OSS endpoint: the whole upload',
       assert.equal(replay.status, 409, replay.text);
       assert.match(replay.text, /<Code>FileAlreadyExists<\/Code>/);
       assert.equal(query('SELECT * FROM usage_quota_uploads WHERE owner = ?', 'dora').length, 1);
+
+      // The owner comes from the upload token, not from an x:owner the uploader adds to the form.
+      const forged = await page.evaluate(async () => {
+        const signIn = (await (await fetch('/dev/token', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'dora' }) })).json()) as { token: string };
+        const p = (await (
+          await fetch('/upload-policy', {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${signIn.token}` },
+            body: JSON.stringify({ job: 'usage-quota', filename: 'x.txt', contentType: 'text/plain', size: 3 }),
+          })
+        ).json()) as { url: string; fields: Record<string, string> };
+        const form = new FormData();
+        for (const [n, v] of Object.entries({ ...p.fields, 'x:owner': 'mallory' })) form.append(n, v);
+        form.append('file', new Blob(['abc'], { type: 'text/plain' }), 'x.txt');
+        const r = await fetch(p.url, { method: 'POST', body: form });
+        return { status: r.status, text: await r.text() };
+      });
+      assert.equal(forged.status, 200, forged.text);
+      assert.equal(JSON.parse(forged.text).owner, 'dora');
+      assert.equal(query('SELECT * FROM usage_quota_owners WHERE owner = ?', 'mallory').length, 0);
     });
   });
 
