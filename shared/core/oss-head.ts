@@ -183,24 +183,10 @@ function send(address: OssAddress, headers: Record<string, string>, options: Hea
  */
 export async function headObject(target: HeadTarget, options: HeadOptions): Promise<HeadFacts | null> {
   const where = `${target.bucket}/${target.key} at ${options.endpoint}`;
-  const address = ossAddress(target, options.endpoint, options.region, options.pathStyle);
-  const headers = signRequestV4({ method: 'HEAD', bucket: target.bucket, key: target.key, region: options.region, credentials: options.credentials, at: new Date() });
-  const reply = await send(address, headers, options, where);
+  const reply = await signedHead(target, options, where);
   const requestId = first(reply.headers['x-oss-request-id']);
   if (reply.status === 404) return null;
-  if (reply.status !== 200) {
-    const code = errorCode(reply.headers);
-    const detail = `${code ?? 'HTTP'} ${reply.status}${requestId ? `, OSS request ${requestId}` : ''}`;
-    if (reply.status === 403) {
-      throw new CallbackError(
-        'OssAccessDenied',
-        code && CREDENTIAL_CODES.has(code)
-          ? `OSS refused the function's credentials (HeadObject ${where}: ${detail}): check the role's credentials or ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET / _SECURITY_TOKEN (and the clock); nothing was recorded`
-          : `OSS refused to tell whether the object exists (HeadObject ${where}: ${detail}): the function's role (or ALIBABA_CLOUD_ACCESS_KEY_ID) needs oss:GetObject on the bucket; nothing was recorded`,
-      );
-    }
-    throw unavailable(`HeadObject ${where} failed (${detail}): OSS is unreachable or failing; nothing was recorded`);
-  }
+  if (reply.status !== 200) refused(reply, where);
   const etag = first(reply.headers.etag);
   const length = Number(first(reply.headers['content-length']));
   if (!etag || !Number.isSafeInteger(length) || length < 0) {
@@ -215,4 +201,46 @@ export async function headObject(target: HeadTarget, options: HeadOptions): Prom
   if (lastModified && !Number.isNaN(Date.parse(lastModified))) facts.lastModified = new Date(lastModified);
   if (requestId) facts.requestId = requestId;
   return facts;
+}
+
+/** The key probeOss asks about (it need not exist). */
+export const PROBE_KEY = 'healthz/probe-object-need-not-exist';
+
+/**
+ * For /healthz: a signed HEAD of a key that need not exist in `bucket`. Resolves when OSS answers for
+ * the object (200, or 404 NoSuchKey: OSS is up and accepted the credentials); rejects with
+ * `OssAccessDenied` (403: credentials or permissions), `OssUnavailable` (no answer, 5xx) or
+ * `OssUnavailable` naming NoSuchBucket (the bucket does not exist at this endpoint and region).
+ */
+export async function probeOss(bucket: string, options: HeadOptions): Promise<{ status: number; requestId?: string }> {
+  const where = `${bucket}/${PROBE_KEY} at ${options.endpoint}`;
+  const reply = await signedHead({ bucket, key: PROBE_KEY }, options, where);
+  const requestId = first(reply.headers['x-oss-request-id']);
+  if (reply.status === 404 && errorCode(reply.headers) === 'NoSuchBucket') {
+    throw unavailable(`OSS has no bucket ${JSON.stringify(bucket)} at ${options.endpoint} (NoSuchBucket${requestId ? `, OSS request ${requestId}` : ''}): check OSS_ALLOWED_BUCKETS, OSS_ENDPOINT and the region`);
+  }
+  if (reply.status !== 200 && reply.status !== 404) refused(reply, where);
+  return { status: reply.status, ...(requestId ? { requestId } : {}) };
+}
+
+function signedHead(target: HeadTarget, options: HeadOptions, where: string): Promise<Reply> {
+  const address = ossAddress(target, options.endpoint, options.region, options.pathStyle);
+  const headers = signRequestV4({ method: 'HEAD', bucket: target.bucket, key: target.key, region: options.region, credentials: options.credentials, at: new Date() });
+  return send(address, headers, options, where);
+}
+
+/** Throws the error of a HEAD reply that is neither 200 nor 404. */
+function refused(reply: Reply, where: string): never {
+  const requestId = first(reply.headers['x-oss-request-id']);
+  const code = errorCode(reply.headers);
+  const detail = `${code ?? 'HTTP'} ${reply.status}${requestId ? `, OSS request ${requestId}` : ''}`;
+  if (reply.status === 403) {
+    throw new CallbackError(
+      'OssAccessDenied',
+      code && CREDENTIAL_CODES.has(code)
+        ? `OSS refused the function's credentials (HeadObject ${where}: ${detail}): check the role's credentials or ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET / _SECURITY_TOKEN (and the clock); nothing was recorded`
+        : `OSS refused to tell whether the object exists (HeadObject ${where}: ${detail}): the function's role (or ALIBABA_CLOUD_ACCESS_KEY_ID) needs oss:GetObject on the bucket; nothing was recorded`,
+    );
+  }
+  throw unavailable(`HeadObject ${where} failed (${detail}): OSS is unreachable or failing; nothing was recorded`);
 }
