@@ -41,7 +41,18 @@ export function v4Credential(accessKeyId: string, day: string, region: string): 
   return `${accessKeyId}/${day}/${signRegion(region)}/oss/aliyun_v4_request`;
 }
 
+/** The last signing key (it changes once a day per secret and region): four HMACs saved per request. */
+let lastKey: { id: string; key: Buffer } | undefined;
+
 export function v4SigningKey(accessKeySecret: string, day: string, region: string): Buffer {
+  const id = `${accessKeySecret}\0${day}\0${region}`;
+  if (lastKey?.id === id) return lastKey.key;
+  const key = deriveSigningKey(accessKeySecret, day, region);
+  lastKey = { id, key };
+  return key;
+}
+
+function deriveSigningKey(accessKeySecret: string, day: string, region: string): Buffer {
   const date = createHmac('sha256', `aliyun_v4${accessKeySecret}`).update(day).digest();
   const inRegion = createHmac('sha256', date).update(signRegion(region)).digest();
   const service = createHmac('sha256', inRegion).update('oss').digest();
