@@ -157,7 +157,7 @@ function send(address: OssAddress, headers: Record<string, string>, options: Hea
     const onAbort = () => finish(signal!.reason);
     const request = address.https ? httpsRequest : httpRequest;
     const req = request(
-      { hostname: address.hostname, port: address.port, method: 'HEAD', path: address.path, agent: endpoint.agent, headers: { ...headers, host: address.host }, ...(address.https ? { servername: address.hostname } : {}) },
+      { hostname: address.hostname, port: address.port, method: 'HEAD', path: address.path, agent: endpoint.agent, headers: { ...headers, host: address.host }, ...(address.https && isIP(address.hostname) === 0 ? { servername: address.hostname } : {}) },
       (res) => {
         res.resume();
         finish(undefined, { status: res.statusCode ?? 0, headers: res.headers });
