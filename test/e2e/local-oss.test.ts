@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -113,6 +114,25 @@ describe('npm start: the local OSS endpoint', () => {
     } finally {
       db.close();
     }
+  });
+
+  it('npm run simulate --oss stores the file in the local OSS first: the object check finds it; without --oss the made-up object is ObjectNotFound', () => {
+    const simulate = (...args: string[]) => {
+      const run = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/simulate.ts', '--function', 'record-upload', '--url', `${server.base}/record-upload`, '--file', 'test/fixtures/simulator/pixel-3x2.png', '--output', 'json', ...args], {
+        cwd: new URL('../../', import.meta.url).pathname,
+        encoding: 'utf8',
+        env: { ...process.env, OSS_VERIFY_OBJECTS: undefined },
+      });
+      return { status: run.status, json: JSON.parse(run.stdout || '{}') as { outcome: string; uploader: { status: number; body: string } }, stderr: run.stderr };
+    };
+    const stored = simulate('--key', 'e2e/simulated 1.png', '--oss', ossUrl);
+    assert.equal(stored.status, 0, stored.stderr + JSON.stringify(stored.json));
+    assert.equal(stored.json.outcome, 'ok');
+    assert.equal(JSON.parse(stored.json.uploader.body).duplicate, false);
+    const madeUp = simulate('--key', 'e2e/simulated-never-stored.png');
+    assert.equal(madeUp.status, 1, madeUp.stderr + JSON.stringify(madeUp.json));
+    assert.equal(madeUp.json.outcome, 'callback-failed');
+    assert.match(JSON.stringify(madeUp.json), /ObjectNotFound/);
   });
 
   it('GET /healthz checks OSS (the emulator) with a signed HEAD: 200', async () => {
