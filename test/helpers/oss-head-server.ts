@@ -1,6 +1,8 @@
 /**
- * A loopback stand-in for OSS's HeadObject, for the object-check tests until the local OSS emulator
- * lands: answers HEAD as OSS does (200 with a quoted ETag, Content-Length, Content-Type, Last-Modified,
+ * A loopback stand-in for OSS's HeadObject, for what the local OSS emulator cannot do: stall (a silent
+ * OSS), answer 403 to everything (a role without oss:GetObject), and show the requests it got (the
+ * signature, Host and STS token of each HEAD). Answers about real objects come from the emulator
+ * (test/integration/trust.test.ts, oss-head.test.ts). Answers HEAD as OSS does (200 with a quoted ETag, Content-Length, Content-Type, Last-Modified,
  * x-oss-hash-crc64ecma, x-oss-request-id; 404 NoSuchKey and 403 with the base64 XML error in
  * `x-oss-err`, no body) and checks the signature with the access key it was given: V4 header
  * authentication as ali-oss's own `authorizationV4` computes it (what shared/core/oss-head.ts sends), or
