@@ -20,7 +20,7 @@ import { configFromEnv } from '../shared/core/config.js';
 import { createRuntime } from '../shared/core/pipeline.js';
 import { createFcApi } from '../shared/runtime/fc-api.js';
 import { allowedHostsFor, hostCheck, isLoopbackHost } from '../shared/runtime/host-check.js';
-import { storeCheck } from '../shared/runtime/health.js';
+import { type HealthCheck, ossCheck, storeCheck } from '../shared/runtime/health.js';
 import { createNodeListener } from '../shared/runtime/node.js';
 import { closeStores, storeLabel } from '../shared/store/index.js';
 import { createDemo } from './demo.js';
@@ -41,8 +41,11 @@ const datastore = storeLabel(config.databaseUrl);
 const allowedHosts = allowedHostsFor(host, process.env.LOCAL_ALLOWED_HOSTS);
 const oss = ossEmulatorSettings(); // read before listening: a bad OSS_EMULATOR_PORT stops the start
 
-// GET /healthz: 200 when every check answers, 503 naming the one that does not (add an OSS check here).
-const checks = [storeCheck(config.databaseUrl)];
+// GET /healthz: 200 when every check answers, 503 naming the one that does not: the store, and OSS
+// (a signed HEAD to OSS_ENDPOINT, by default the local emulator) when object verification is on.
+const checks: HealthCheck[] = [storeCheck(config.databaseUrl)];
+const ossHealth = ossCheck(config);
+if (ossHealth) checks.push(ossHealth);
 const demo = createDemo({ jobs: functions.map((f) => f.job), runtime });
 const callbacks = createNodeListener({ jobs: functions.map((f) => f.job), http: plain.map((f) => f.http), runtime, allowedHosts, checks, health: () => ({ datastore, tasks: tasks.map((t) => t.name) }) });
 // The FC invoke API needs this server's address for its defaults, so it is created once listening.

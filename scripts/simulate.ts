@@ -62,6 +62,10 @@ Sending:
                            the callback there, print, stop it: one command, nothing else running
   --to <origin>            connect to this origin instead of callbackUrl's host; the path and query
                            (which are signed) and the Host header are unchanged
+  --oss <endpoint>         first store the file (--file, PutObject) in this OSS endpoint, the local OSS
+                           emulator of npm start (http://127.0.0.1:9001), so that the server's object
+                           check (OSS_VERIFY_OBJECTS=head) finds it; signed with LOCAL_FC_ACCESS_KEY_ID
+                           / _SECRET (default: the local development pair)
   --timeout <ms>           per callback URL (default 5000, as OSS)
   --insecure               accept any TLS certificate for https callback URLs
 
@@ -114,6 +118,7 @@ try {
       'keys-file': { type: 'string' },
       serve: { type: 'boolean', default: false },
       to: { type: 'string' },
+      oss: { type: 'string' },
       timeout: { type: 'string' },
       insecure: { type: 'boolean', default: false },
       output: { type: 'string' },
@@ -228,8 +233,34 @@ async function stopServer(): Promise<void> {
   await exited;
 }
 
+/** PutObject of `--file` into the OSS endpoint of `--oss` (V4-signed, as an SDK uploads), before the callback. */
+async function storeInLocalOss(endpoint: string): Promise<void> {
+  if (!opts.file) usage('--oss stores the file in OSS before calling back: give --file');
+  if (opts.operation !== 'PutObject') usage('--oss stores the file with PutObject: leave --operation out');
+  const { objectFacts } = await import('../shared/testing/simulator/object.js');
+  const { signRequestV4, encodeKeyPath } = await import('../shared/protocol/oss-v4.js');
+  const { DEFAULT_CREDENTIALS } = await import('../shared/testing/oss-emulator/index.js');
+  const facts = await objectFacts({ bucket: opts.bucket!, key: opts.key, file: opts.file, mimeType: opts.mime });
+  const region = process.env.FC_REGION?.trim() || 'cn-hangzhou';
+  const credentials = process.env.LOCAL_FC_ACCESS_KEY_ID && process.env.LOCAL_FC_ACCESS_KEY_SECRET ? { accessKeyId: process.env.LOCAL_FC_ACCESS_KEY_ID, accessKeySecret: process.env.LOCAL_FC_ACCESS_KEY_SECRET } : DEFAULT_CREDENTIALS;
+  const bytes = readFileSync(opts.file);
+  const headers = signRequestV4({ method: 'PUT', bucket: facts.bucket, key: facts.key, region, credentials, at: new Date(), headers: { 'content-type': facts.mimeType } });
+  const url = `${endpoint.replace(/\/+$/, '')}/${encodeURIComponent(facts.bucket)}/${encodeKeyPath(facts.key)}`; // path-style
+  let response: Response;
+  try {
+    response = await fetch(url, { method: 'PUT', headers, body: bytes });
+  } catch (error) {
+    throw new Error(`--oss ${endpoint}: the local OSS did not answer (${(error as Error).message}); is npm start running (OSS_EMULATOR_PORT)?`);
+  }
+  if (response.status !== 200) throw new Error(`--oss ${endpoint}: PutObject ${facts.bucket}/${facts.key} answered ${response.status}: ${(await response.text()).slice(0, 500)}`);
+  const etag = response.headers.get('etag')?.replace(/"/g, '');
+  if (etag?.toUpperCase() !== facts.etag.toUpperCase()) throw new Error(`--oss ${endpoint}: OSS stored ETag ${etag}, the simulator computed ${facts.etag}`);
+  if (opts.output !== 'json') process.stdout.write(`stored ${facts.bucket}/${facts.key} in ${endpoint} (ETag ${etag})\n`);
+}
+
 let result: UploadResult;
 try {
+  if (opts.oss) await storeInLocalOss(opts.oss);
   if (opts.serve) {
     if (to) usage('give either --serve or --to, not both');
     const served = await startServer();

@@ -7,9 +7,14 @@
  *   {"status":"down","checks":{"store":{"status":"down","ms":2001,"code":"StoreUnavailable","message":"…"}}}
  *
  * The checks are pluggable: `storeCheck` (an empty transaction, i.e. BEGIN and COMMIT on the
- * datastore) is the default; another (e.g. a HEAD to OSS when object verification is on) is one more
- * `HealthCheck` in `LocalServerOptions.checks`.
+ * datastore) is the default; `ossCheck` (a signed HEAD of a key that need not exist, in an allowed
+ * bucket: 404 NoSuchKey proves OSS answers and accepts the credentials) is added when object
+ * verification is on (OSS_VERIFY_OBJECTS=head); more are `HealthCheck`s in `LocalServerOptions.checks`.
  */
+import type { CoreConfig } from '../core/config.js';
+import { probeOss } from '../core/oss-head.js';
+import { type PlatformContext, resolveAccount, resolveCredentials } from '../core/platform.js';
+import { ossEndpoint } from '../core/verify-object.js';
 import { CallbackError, isCallbackError } from '../protocol/errors.js';
 import { getStore, storeLabel } from '../store/index.js';
 
@@ -45,6 +50,31 @@ export function storeCheck(databaseUrl: string): HealthCheck {
       const store = await getStore(databaseUrl);
       await store.transaction(async () => undefined, { signal });
       return { store: label };
+    },
+  };
+}
+
+/**
+ * OSS, as the object check reaches it (OSS_ENDPOINT or the region's internal endpoint, OSS_PATH_STYLE,
+ * the platform's or ALIBABA_CLOUD_* credentials): a signed HEAD in `bucket` (default: the first bucket
+ * of OSS_ALLOWED_BUCKETS; `examplebucket` when that is `*`, a local run). Undefined when
+ * OSS_VERIFY_OBJECTS=off: then callbacks do not depend on OSS.
+ */
+export function ossCheck(config: Pick<CoreConfig, 'objects' | 'allowedBuckets'>, options: { bucket?: string; platform?: PlatformContext } = {}): HealthCheck | undefined {
+  if (config.objects.verify !== 'head') return undefined;
+  const named = config.allowedBuckets instanceof Set ? [...config.allowedBuckets][0] : undefined;
+  const bucket = options.bucket ?? named ?? 'examplebucket';
+  return {
+    name: 'oss',
+    async run(signal) {
+      const region = resolveAccount(options.platform).region;
+      const endpoint = ossEndpoint(config.objects, region);
+      const credentials = resolveCredentials(options.platform);
+      if (!credentials) {
+        throw new CallbackError('Internal', 'configuration error: no credentials to ask OSS with: set ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET (or OSS_VERIFY_OBJECTS=off)');
+      }
+      const reply = await probeOss(bucket, { endpoint, region: region ?? 'cn-hangzhou', pathStyle: config.objects.pathStyle, credentials, timeoutMs: HEALTH_CHECK_TIMEOUT_MS, signal });
+      return { endpoint, bucket, ...(reply.requestId ? { requestId: reply.requestId } : {}) };
     },
   };
 }

@@ -30,7 +30,9 @@ function startServer(env: Record<string, string | undefined>): Promise<LocalServ
     ALIBABA_CLOUD_ACCESS_KEY_ID: undefined,
     ALIBABA_CLOUD_ACCESS_KEY_SECRET: undefined,
     MEDIA_FC_ENDPOINT: undefined,
-    // About the jobs, not the object check (test/integration/trust.test.ts): no OSS to ask here.
+    // About the jobs, not the object check: the callbacks declare sizes the quota arithmetic and the
+    // media chain rely on, for objects no OSS holds. The verified end-to-end path (upload to the local
+    // OSS, HEAD, record) is test/e2e/local-oss.test.ts; the object check itself test/integration/trust.test.ts.
     OSS_VERIFY_OBJECTS: 'off',
     ...env,
   });

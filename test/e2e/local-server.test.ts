@@ -19,7 +19,8 @@ let base = '';
 let banner = '';
 
 before(async () => {
-  // About the local server, not the object check (test/integration/trust.test.ts): no OSS to ask here.
+  // About the local server (routing, bodies, hosts, replies), not the object check: its callbacks name
+  // made-up objects. npm start with verification on against its local OSS: test/e2e/local-oss.test.ts.
   server = await startLocalServer({ DATABASE_URL: `sqlite:${dbFile}`, OSS_VERIFY_OBJECTS: 'off' });
   ({ base, banner } = server);
 });

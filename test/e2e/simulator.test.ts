@@ -21,8 +21,9 @@ let base = '';
 
 function serverEnv(dbFile: string): Record<string, string> {
   // FC_REGION: functions that build OSS URLs need the region, which FC sets in production.
-  // OSS_VERIFY_OBJECTS=off: the simulator's objects exist in no OSS the server could ask (the object
-  // check is test/integration/trust.test.ts).
+  // OSS_VERIFY_OBJECTS=off: these runs declare objects (--size, every function's template) that no OSS
+  // holds. simulate --oss (the file stored in the local OSS first, verification on) is covered by
+  // test/e2e/local-oss.test.ts; the object check by test/integration/trust.test.ts.
   return { DATABASE_URL: `sqlite:${dbFile}`, FC_REGION: process.env.FC_REGION ?? 'cn-hangzhou', OSS_VERIFY_OBJECTS: 'off' };
 }
 

@@ -1,9 +1,12 @@
 /**
- * A loopback stand-in for OSS's HeadObject, for the object-check tests until the local OSS emulator
- * lands: answers HEAD as OSS does (200 with a quoted ETag, Content-Length, Content-Type, Last-Modified,
+ * A loopback stand-in for OSS's HeadObject, for what the local OSS emulator cannot do: stall (a silent
+ * OSS), answer 403 to everything (a role without oss:GetObject), and show the requests it got (the
+ * signature, Host and STS token of each HEAD). Answers about real objects come from the emulator
+ * (test/integration/trust.test.ts, oss-head.test.ts). Answers HEAD as OSS does (200 with a quoted ETag, Content-Length, Content-Type, Last-Modified,
  * x-oss-hash-crc64ecma, x-oss-request-id; 404 NoSuchKey and 403 with the base64 XML error in
- * `x-oss-err`, no body) and checks the V1 signature (HMAC-SHA1 over verb, Content-MD5, Content-Type,
- * date, x-oss-* headers and /bucket/key) with the access key it was given. Buckets are addressed as
+ * `x-oss-err`, no body) and checks the signature with the access key it was given: V4 header
+ * authentication as ali-oss's own `authorizationV4` computes it (what shared/core/oss-head.ts sends), or
+ * V1 (HMAC-SHA1 over verb, Content-MD5, Content-Type, date, x-oss-* headers and /bucket/key). Buckets are addressed as
  * ali-oss does with an IP endpoint (Host `<bucket>.oss-<region>.aliyuncs.com`, path `/<key>`) or
  * path-style (`/<bucket>/<key>`).
  *
@@ -12,7 +15,12 @@
  */
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
+
+const aliOssSign = createRequire(import.meta.url)('ali-oss/lib/common/signUtils') as {
+  authorizationV4(accessKeyId: string, accessKeySecret: string, region: string, method: string, request: { headers: object }, bucket: string, object: string): string;
+};
 
 export const TEST_OSS_KEY = { accessKeyId: 'test-oss-access-key-id', accessKeySecret: 'test-oss-access-key-secret' };
 
@@ -74,6 +82,12 @@ function v1Signature(req: IncomingMessage, resource: string, secret: string): st
   return createHmac('sha1', secret).update(text).digest('base64');
 }
 
+/** The V4 Authorization ali-oss would send for this request (signed headers: content-type, content-md5, x-oss-*). */
+function v4Authorization(req: IncomingMessage, region: string, bucket: string, key: string, credentials: typeof TEST_OSS_KEY): string {
+  const headers = Object.fromEntries(Object.keys(req.headers).filter((name) => name === 'content-type' || name === 'content-md5' || name.startsWith('x-oss-')).map((name) => [name, header(req, name)]));
+  return aliOssSign.authorizationV4(credentials.accessKeyId, credentials.accessKeySecret, region, req.method ?? '', { headers }, bucket, key);
+}
+
 export async function startOssHeadServer(options: { region?: string; credentials?: typeof TEST_OSS_KEY } = {}): Promise<OssHeadServer> {
   const region = options.region ?? 'cn-hangzhou';
   const credentials = options.credentials ?? TEST_OSS_KEY;
@@ -101,7 +115,9 @@ export async function startOssHeadServer(options: { region?: string; credentials
     }
     const authorization = header(req, 'authorization');
     const resource = `/${bucket ?? ''}/${key ?? ''}`;
-    const signed = authorization === `OSS ${credentials.accessKeyId}:${v1Signature(req, resource, credentials.accessKeySecret)}`;
+    const signed = authorization.startsWith('OSS4-HMAC-SHA256 ')
+      ? authorization === v4Authorization(req, region, bucket ?? '', key ?? '', credentials)
+      : authorization === `OSS ${credentials.accessKeyId}:${v1Signature(req, resource, credentials.accessKeySecret)}`;
     const securityToken = header(req, 'x-oss-security-token') || undefined;
     requests.push({ method: req.method ?? '', host, path, bucket, key, signed, securityToken });
     req.resume();

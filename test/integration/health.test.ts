@@ -5,9 +5,14 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { configFromEnv } from '../../shared/core/config.js';
+import { DEFAULT_CREDENTIALS, startOssEmulator } from '../../shared/testing/oss-emulator/index.js';
 import { createNodeListener, type LocalServerOptions } from '../../shared/runtime/node.js';
-import { type HealthCheck, runHealthChecks, storeCheck } from '../../shared/runtime/health.js';
+import { type HealthCheck, ossCheck, runHealthChecks, storeCheck } from '../../shared/runtime/health.js';
 import { closeStores } from '../../shared/store/index.js';
 import { tempDatabaseUrl, testRuntime } from '../helpers/callbacks.js';
 
@@ -98,5 +103,58 @@ describe('GET /healthz', () => {
     assert.equal(report.checks.silent?.code, 'DeadlineExceeded');
     assert.match(String(report.checks.silent?.message), /silent did not answer within 50 ms/);
     assert.ok(aborted, 'the check was aborted');
+  });
+});
+
+describe('GET /healthz: the OSS check (OSS_VERIFY_OBJECTS=head)', () => {
+  const platform = { region: 'cn-hangzhou', credentials: DEFAULT_CREDENTIALS };
+  const objects = (endpoint: string, allowed = 'examplebucket') => configFromEnv({ OSS_ENDPOINT: endpoint, OSS_ALLOWED_BUCKETS: allowed, OSS_VERIFY_OBJECTS: 'head' });
+
+  it('is there only when object verification is on', () => {
+    assert.equal(ossCheck(configFromEnv({ OSS_VERIFY_OBJECTS: 'off', OSS_ALLOWED_BUCKETS: 'b1' })), undefined);
+    assert.equal(ossCheck(configFromEnv({ OSS_ALLOWED_BUCKETS: 'b1' }))?.name, 'oss');
+  });
+
+  it('200 while the local OSS answers (404 NoSuchKey for the probe key); 503 naming oss once it is stopped', async () => {
+    const emulator = await startOssEmulator({ port: 0, dataDir: mkdtempSync(join(tmpdir(), 'oss-cb-health-')), buckets: new Set(['examplebucket']) });
+    const url = tempDatabaseUrl();
+    const check = ossCheck(objects(emulator.url), { platform })!;
+    let closed = false;
+    try {
+      const up = await healthz({ databaseUrl: url, checks: [storeCheck(url), check] });
+      assert.equal(up.status, 200, JSON.stringify(up.body));
+      assert.equal(up.body.checks.oss.status, 'ok');
+      assert.equal(up.body.checks.oss.endpoint, emulator.url);
+      assert.equal(up.body.checks.oss.bucket, 'examplebucket');
+      await emulator.close();
+      closed = true;
+      const down = await healthz({ databaseUrl: url, checks: [storeCheck(url), check] });
+      assert.equal(down.status, 503, JSON.stringify(down.body));
+      assert.equal(down.body.status, 'down');
+      assert.equal(down.body.checks.store.status, 'ok');
+      assert.equal(down.body.checks.oss.status, 'down');
+      assert.equal(down.body.checks.oss.code, 'OssUnavailable');
+      assert.match(down.body.checks.oss.message, /ECONNREFUSED/);
+    } finally {
+      if (!closed) await emulator.close();
+    }
+  });
+
+  it('503 OssAccessDenied naming the credentials when OSS refuses them; 503 naming NoSuchBucket for a bucket OSS does not have', async () => {
+    const emulator = await startOssEmulator({ port: 0, dataDir: mkdtempSync(join(tmpdir(), 'oss-cb-health-')), buckets: new Set(['examplebucket']) });
+    try {
+      const wrongKey = ossCheck(objects(emulator.url), { platform: { ...platform, credentials: { accessKeyId: DEFAULT_CREDENTIALS.accessKeyId, accessKeySecret: 'not-the-secret' } } })!;
+      const refused = await runHealthChecks([wrongKey]);
+      assert.equal(refused.status, 'down');
+      assert.equal(refused.checks.oss?.code, 'OssAccessDenied');
+      assert.match(String(refused.checks.oss?.message), /SignatureDoesNotMatch 403/);
+      assert.match(String(refused.checks.oss?.message), /credentials/);
+      assert.doesNotMatch(JSON.stringify(refused), /not-the-secret/);
+      const noBucket = await runHealthChecks([ossCheck(objects(emulator.url, 'otherbucket'), { platform })!]);
+      assert.equal(noBucket.checks.oss?.code, 'OssUnavailable');
+      assert.match(String(noBucket.checks.oss?.message), /NoSuchBucket/);
+    } finally {
+      await emulator.close();
+    }
   });
 });

@@ -16,7 +16,8 @@ const root = new URL('../../', import.meta.url).pathname;
 function invoke(name: string, eventFile: string, env: Record<string, string> = {}) {
   const stdout = execFileSync(process.execPath, ['--import', 'tsx', 'scripts/invoke.ts', name, eventFile], {
     cwd: root,
-    // About invoking, not the object check (test/integration/trust.test.ts): no OSS to ask here.
+    // About invoking, not the object check: the example events name objects no OSS holds (README,
+    // npm run invoke). The object check: test/integration/trust.test.ts and test/e2e/local-oss.test.ts.
     env: { ...process.env, DATABASE_URL: tempDatabaseUrl(), OSS_ALLOWED_BUCKETS: '', OSS_VERIFY_OBJECTS: 'off', ...env },
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],

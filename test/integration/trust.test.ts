@@ -1,12 +1,18 @@
 /**
  * Callbacks you can trust: the attacks of a stranger who owns another OSS account and writes their own
  * callback template (naming an allowed bucket and a victim's key), through the public contract (the
- * exported handler, FC 3.0 event and context; and the local server's listener), against a loopback
- * OSS that answers HeadObject as OSS does and checks the V1 signature, with the real ali-oss client,
- * on SQLite, PostgreSQL and MySQL.
+ * exported handler, FC 3.0 event and context; and the local server's listener), on SQLite, PostgreSQL
+ * and MySQL. OSS's answers about real objects (there, another ETag, missing, overwritten) come from
+ * the local OSS emulator, which verifies the HEAD's V4 signature, with objects uploaded by the real
+ * ali-oss client; what the emulator cannot do (stall, answer 403 to everything, show the requests it
+ * got) comes from a loopback stand-in (test/helpers/oss-head-server.ts).
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test, type TestContext } from 'node:test';
@@ -20,6 +26,7 @@ import { createHandler } from '../../shared/runtime/handler.js';
 import { createNodeListener } from '../../shared/runtime/node.js';
 import type { Fc3HttpEvent } from '../../shared/runtime/fc3.js';
 import { closeStores } from '../../shared/store/index.js';
+import { type OssEmulator, startOssEmulator } from '../../shared/testing/oss-emulator/index.js';
 import { fc3Event } from '../../shared/testing/platforms.js';
 import { job as imageUpload, images } from '../../functions/image-upload/index.js';
 import { job as mediaJob, mediaJobs } from '../../functions/media-job/index.js';
@@ -36,7 +43,7 @@ const BUCKET = 'examplebucket';
 
 const LOCAL_OWNERS: OwnerConfig = { tokenSecret: undefined, tokenGraceSeconds: 3600, defaultFrom: ['x:owner'], vars: {} };
 
-function checked(oss: OssHeadServer, extra: Partial<CoreConfig> = {}): Partial<CoreConfig> {
+function checked(oss: { endpoint: string }, extra: Partial<CoreConfig> = {}): Partial<CoreConfig> {
   return { objects: { verify: 'head', endpoint: oss.endpoint, pathStyle: false, headTimeoutMs: 1500 }, owner: LOCAL_OWNERS, ...extra };
 }
 
@@ -74,12 +81,37 @@ async function rows(runtime: TestRuntime) {
   }));
 }
 
-let oss: OssHeadServer;
+interface Uploaded {
+  etag: string;
+  size: number;
+  crc64: string;
+}
+
+/** The local OSS emulator, with objects uploaded through ali-oss (random bytes of the given size). */
+interface RealOss {
+  endpoint: string;
+  put(bucket: string, key: string, object: { size: number; contentType?: string }): Promise<Uploaded>;
+}
+
+let stub: OssHeadServer;
+let emulator: OssEmulator;
+let oss: RealOss;
 before(async () => {
-  oss = await startOssHeadServer();
+  stub = await startOssHeadServer();
+  emulator = await startOssEmulator({ port: 0, dataDir: mkdtempSync(join(tmpdir(), 'oss-cb-trust-')), buckets: new Set([BUCKET]), credentials: TEST_OSS_KEY, region: 'cn-hangzhou' });
+  const OSS = createRequire(import.meta.url)('ali-oss') as new (options: Record<string, unknown>) => { put(key: string, body: Buffer, options?: object): Promise<{ res: { headers: Record<string, string> } }> };
+  const client = new OSS({ endpoint: emulator.url, region: 'oss-cn-hangzhou', bucket: BUCKET, ...TEST_OSS_KEY });
+  oss = {
+    endpoint: emulator.url,
+    async put(_bucket, key, object) {
+      const put = await client.put(key, randomBytes(object.size), object.contentType ? { headers: { 'Content-Type': object.contentType } } : {});
+      return { etag: put.res.headers.etag!.replace(/"/g, ''), size: object.size, crc64: put.res.headers['x-oss-hash-crc64ecma']! };
+    },
+  };
 });
 after(async () => {
-  await oss.close();
+  await stub.close();
+  await emulator.close();
   await closeStores();
 });
 
@@ -96,14 +128,11 @@ for (const backend of JOB_STORES) {
         }
         const all = await rows(runtime);
         assert.deepEqual(all, { records: [], quotaUploads: [], owners: [], images: [], mediaJobs: [] });
-        const asked = oss.requests.filter((r) => r.key === forged.object);
-        assert.equal(asked.length, 4);
-        assert.ok(asked.every((r) => r.signed && r.method === 'HEAD' && r.host === `${BUCKET}.oss-cn-hangzhou.aliyuncs.com` && r.securityToken === 'sts-token'));
       });
 
       await t.test("names a victim's real object with another ETag: ObjectMismatch, nothing recorded", async () => {
         const key = `users/bob/${reqId()}.jpg`;
-        oss.put(BUCKET, key, { size: 4096, contentType: 'image/jpeg' });
+        await oss.put(BUCKET, key, { size: 4096, contentType: 'image/jpeg' });
         const forged = uploadValues({ object: key, size: 2_000_000_000, 'imageInfo.format': 'tiff', 'x:owner': 'bob' });
         for (const job of [recordUpload, usageQuota, imageUpload, mediaJob]) {
           refused(await send(runtime, job, forged), 'ObjectMismatch', 409, /forged.*stale/);
@@ -114,7 +143,7 @@ for (const backend of JOB_STORES) {
 
       await t.test("a lying size with the real ETag is harmless: OSS's size, ETag, type and CRC-64 are recorded and charged", async () => {
         const key = `users/carol/${reqId()}.bin`;
-        const stored = oss.put(BUCKET, key, { size: 777, contentType: 'application/pdf' });
+        const stored = await oss.put(BUCKET, key, { size: 777, contentType: 'application/pdf' });
         const values = uploadValues({ object: key, etag: stored.etag.toLowerCase(), size: 2_000_000_000, mimeType: 'image/png', crc64: '1', 'x:owner': 'carol' });
         const recorded = await send(runtime, recordUpload, values);
         assert.equal(recorded.status, 200, JSON.stringify(recorded.body));
@@ -139,12 +168,12 @@ for (const backend of JOB_STORES) {
         }
         // ...and with an object of their own that does exist (the reqId is theirs to choose).
         const decoy = `users/mallory/${reqId()}.txt`;
-        const mine = oss.put(BUCKET, decoy, { size: 10 });
+        const mine = await oss.put(BUCKET, decoy, { size: 10 });
         for (const job of [recordUpload, usageQuota]) {
           assert.equal((await send(runtime, job, uploadValues({ object: decoy, etag: mine.etag, reqId: planted, 'x:owner': 'mallory' }))).status, 200);
         }
         // 2. The real upload with that request id is recorded, not a duplicate.
-        const real = oss.put(BUCKET, key, { size: 300 });
+        const real = await oss.put(BUCKET, key, { size: 300 });
         const values = uploadValues({ object: key, etag: real.etag, reqId: planted, 'x:owner': 'dave' });
         const recorded = await send(runtime, recordUpload, values);
         assert.equal(recorded.status, 200);
@@ -159,17 +188,17 @@ for (const backend of JOB_STORES) {
 
       await t.test('an object overwritten since (stale callback): ObjectMismatch; the current one records', async () => {
         const key = `users/erin/${reqId()}.txt`;
-        const first = oss.put(BUCKET, key, { size: 5 });
-        const second = oss.put(BUCKET, key, { size: 6 });
+        const first = await oss.put(BUCKET, key, { size: 5 });
+        const second = await oss.put(BUCKET, key, { size: 6 });
         refused(await send(runtime, recordUpload, uploadValues({ object: key, etag: first.etag })), 'ObjectMismatch', 409);
         assert.equal((await send(runtime, recordUpload, uploadValues({ object: key, etag: second.etag }))).status, 200);
       });
 
       await t.test('OSS silent: a 5xx within the deadline, nothing recorded', async () => {
-        const quick = testRuntime(checked(oss, { databaseUrl: database.url, deadlineMs: 800 }));
+        const quick = testRuntime(checked(stub, { databaseUrl: database.url, deadlineMs: 800 }));
         const key = `users/frank/${reqId()}.txt`;
-        const stored = oss.put(BUCKET, key, { size: 5 });
-        oss.mode = 'stall';
+        const stored = stub.put(BUCKET, key, { size: 5 });
+        stub.mode = 'stall';
         try {
           for (const job of [recordUpload, usageQuota]) {
             const reply = await send(quick, job, uploadValues({ object: key, etag: stored.etag, 'x:owner': 'frank' }));
@@ -177,7 +206,7 @@ for (const backend of JOB_STORES) {
             assert.match(reply.body.error.code, /^(OssUnavailable|DeadlineExceeded)$/);
           }
         } finally {
-          oss.mode = 'serve';
+          stub.mode = 'serve';
         }
         const all = await rows(runtime);
         assert.equal(all.records.filter((r) => r.object === key).length, 0);
@@ -194,19 +223,31 @@ describe('OSS failures and owner binding (SQLite)', () => {
   test('OSS refuses the connection: OssUnavailable 503', async () => {
     const port = await closedPort();
     const runtime = testRuntime(checked(oss, { objects: { verify: 'head', endpoint: `http://127.0.0.1:${port}`, pathStyle: false, headTimeoutMs: 1500 } }));
-    const stored = oss.put(BUCKET, 'a.txt', { size: 1 });
+    const stored = stub.put(BUCKET, 'a.txt', { size: 1 });
     refused(await send(runtime, recordUpload, uploadValues({ object: 'a.txt', etag: stored.etag })), 'OssUnavailable', 503, /unreachable/);
     assert.equal((await rows(runtime)).records.length, 0);
   });
 
   test("OSS answers 403: OssAccessDenied, the message names oss:GetObject", async () => {
-    const runtime = testRuntime(checked(oss));
-    oss.mode = 'deny';
+    const runtime = testRuntime(checked(stub));
+    stub.mode = 'deny';
     try {
       refused(await send(runtime, recordUpload, uploadValues({ object: 'a.txt' })), 'OssAccessDenied', 502, /oss:GetObject/);
     } finally {
-      oss.mode = 'serve';
+      stub.mode = 'serve';
     }
+  });
+
+  test('the HEAD: V4-signed with the function credentials and STS token, to the virtual host of an IP endpoint', async () => {
+    const runtime = testRuntime(checked(stub));
+    const key = `users/bob/${reqId()} 1+2.mp4`;
+    refused(await send(runtime, recordUpload, uploadValues({ object: key })), 'ObjectNotFound', 409);
+    const asked = stub.requests.filter((r) => r.key === key);
+    assert.equal(asked.length, 1);
+    assert.deepEqual(
+      { signed: asked[0]!.signed, method: asked[0]!.method, host: asked[0]!.host, token: asked[0]!.securityToken },
+      { signed: true, method: 'HEAD', host: `${BUCKET}.oss-cn-hangzhou.aliyuncs.com`, token: 'sts-token' },
+    );
   });
 
   test('wrong credentials: OssAccessDenied, the message names the credentials', async () => {
@@ -220,23 +261,23 @@ describe('OSS failures and owner binding (SQLite)', () => {
   });
 
   test('a body without object or etag is refused before any HEAD', async () => {
-    const runtime = testRuntime(checked(oss));
-    const before = oss.requests.length;
+    const runtime = testRuntime(checked(stub));
+    const before = stub.requests.length;
     const request = signedRequest(`bucket=${BUCKET}&object=a.txt&size=1&mimeType=&clientIp=1.2.3.4&reqId=X&operation=PutObject`, { path: '/record-upload' });
     const handler = createHandler(recordUpload, () => runtime);
     const result = await handler(Buffer.from(JSON.stringify(fc3Event(FC3_BASE, request))), CONTEXT);
     assert.equal(result.statusCode, 422);
-    assert.equal(oss.requests.length, before);
+    assert.equal(stub.requests.length, before);
   });
 
   test('owner from the object key: the key pattern binds the owner; x:owner is ignored; a key outside the pattern is refused', async () => {
     const runtime = testRuntime(checked(oss, { owner: { ...LOCAL_OWNERS, defaultFrom: undefined, vars: { USAGE_QUOTA_OWNER_KEY_PATTERN: '^users/([^/]+)/' } } }));
     const key = `users/gina/${reqId()}.txt`;
-    const stored = oss.put(BUCKET, key, { size: 50 });
+    const stored = await oss.put(BUCKET, key, { size: 50 });
     const reply = await send(runtime, usageQuota, uploadValues({ object: key, etag: stored.etag, 'x:owner': 'mallory' }));
     assert.equal(reply.status, 200, JSON.stringify(reply.body));
     assert.equal(reply.body.owner, 'gina');
-    const outside = oss.put(BUCKET, 'shared/x.txt', { size: 1 });
+    const outside = await oss.put(BUCKET, 'shared/x.txt', { size: 1 });
     refused(await send(runtime, usageQuota, uploadValues({ object: 'shared/x.txt', etag: outside.etag, 'x:owner': 'gina' })), 'OwnerUnverified', 403, /USAGE_QUOTA_OWNER_KEY_PATTERN/);
     assert.deepEqual((await rows(runtime)).owners.map((o) => o.owner), ['gina']);
   });
@@ -244,7 +285,7 @@ describe('OSS failures and owner binding (SQLite)', () => {
   test('owner from an upload token: another object, another job, a forged or missing token are refused; the token owner is charged', async () => {
     const runtime = testRuntime(checked(oss, { owner: { ...LOCAL_OWNERS, defaultFrom: undefined, tokenSecret: SECRET } }));
     const key = `uploads/${reqId()}.txt`;
-    const stored = oss.put(BUCKET, key, { size: 64 });
+    const stored = await oss.put(BUCKET, key, { size: 64 });
     const values = uploadValues({ object: key, etag: stored.etag, 'x:owner': 'mallory' });
     const expiresAt = Math.floor(Date.now() / 1000) + 600;
     const token = (claims: Partial<Parameters<typeof signUploadToken>[0]>, secret = SECRET) =>
@@ -262,7 +303,7 @@ describe('OSS failures and owner binding (SQLite)', () => {
 
   test('x:owner is refused unless allowed; no binding configured is a configuration error', async () => {
     const runtime = testRuntime(checked(oss, { owner: { ...LOCAL_OWNERS, defaultFrom: undefined } }));
-    const stored = oss.put(BUCKET, 'users/ivan/a.jpg', { size: 10, contentType: 'image/jpeg' });
+    const stored = await oss.put(BUCKET, 'users/ivan/a.jpg', { size: 10, contentType: 'image/jpeg' });
     refused(await send(runtime, imageUpload, uploadValues({ object: 'users/ivan/a.jpg', etag: stored.etag, 'x:owner': 'ivan' })), 'ConfigurationError', 500, /IMAGE_UPLOAD_OWNER_KEY_PATTERN.*IMAGE_UPLOAD_OWNER_FROM=x:owner/);
     const keyed = testRuntime(checked(oss, { owner: { ...LOCAL_OWNERS, defaultFrom: undefined, vars: { MEDIA_JOB_OWNER_FROM: 'key', MEDIA_JOB_OWNER_KEY_PATTERN: '^users/([^/]+)/' } } }));
     refused(await send(keyed, mediaJob, uploadValues({ object: 'videos/a.mp4', 'x:owner': 'ivan' })), 'OwnerUnverified', 403);
@@ -290,7 +331,7 @@ describe('OSS failures and owner binding (SQLite)', () => {
       return { status: response.status, body: (await response.json()) as any };
     };
     refused(await post(uploadValues({ object: 'users/judy/missing.txt' })), 'ObjectNotFound', 409);
-    const stored = oss.put(BUCKET, 'users/judy/there.txt', { size: 3 });
+    const stored = await oss.put(BUCKET, 'users/judy/there.txt', { size: 3 });
     const ok = await post(uploadValues({ object: 'users/judy/there.txt', etag: stored.etag }));
     assert.equal(ok.status, 200, JSON.stringify(ok.body));
     assert.equal(runtime.lines.at(-1)?.objectCheck, 'head');

@@ -5,13 +5,23 @@
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { test } from 'node:test';
-import { encodeRfc3986, presignV4, signPostPolicyV4, v4Credential, v4Dates, v4SigningKey } from '../../../shared/protocol/oss-v4.js';
+import { encodeKeyPath, encodeRfc3986, presignV4, signPostPolicyV4, signRequestV4, v4Credential, v4Dates, v4SigningKey } from '../../../shared/protocol/oss-v4.js';
 
 const require = createRequire(import.meta.url);
 const signUtils = require('ali-oss/lib/common/signUtils') as {
   getCanonicalRequest(method: string, request: { headers: object; queries: object }, bucket: string, object: string, additional?: string[]): string;
   getStringToSign(region: string, date: string, canonicalRequest: string): string;
   getSignatureV4(secret: string, day: string, region: string, stringToSign: string): string;
+  authorizationV4(
+    accessKeyId: string,
+    accessKeySecret: string,
+    region: string,
+    method: string,
+    request: { headers: object; queries?: object },
+    bucket: string,
+    object: string,
+    additionalHeaders?: string[],
+  ): string;
 };
 
 const POLICY_JSON =
@@ -68,4 +78,41 @@ test('a presigned PUT with a callback query and a pinned content-length matches 
 
 test('RFC 3986 encoding', () => {
   assert.equal(encodeRfc3986("a b!'()*/+="), 'a%20b%21%27%28%29%2A%2F%2B%3D');
+});
+
+test('header authentication (HeadObject) equals ali-oss authorizationV4 for the same request, STS and odd keys included', () => {
+  const at = new Date(1702743657000);
+  const keys = ['photos/a.jpg', 'uploads/alice/猫 1.png', 'a+b/c%20d/e?f#g', 'sp ace/plus+/percent%/q?/h#', "x/!'()*~._-"];
+  for (const key of keys) {
+    for (const credentials of [
+      { accessKeyId: 'ak', accessKeySecret: 'sk' },
+      { accessKeyId: 'STS.ak', accessKeySecret: 'sk', securityToken: 'CAIS+token/=' },
+    ]) {
+      const headers = signRequestV4({ method: 'HEAD', bucket: 'examplebucket', key, region: 'oss-cn-hangzhou', credentials, at });
+      const { authorization, ...rest } = headers;
+      assert.deepEqual(rest, {
+        'x-oss-date': '20231216T162057Z',
+        'x-oss-content-sha256': 'UNSIGNED-PAYLOAD',
+        ...('securityToken' in credentials ? { 'x-oss-security-token': credentials.securityToken } : {}),
+      });
+      const expected = signUtils.authorizationV4(credentials.accessKeyId, 'sk', 'cn-hangzhou', 'HEAD', { headers: rest }, 'examplebucket', key);
+      assert.equal(authorization, expected, key);
+      assert.match(authorization!, /^OSS4-HMAC-SHA256 Credential=(STS\.)?ak\/20231216\/cn-hangzhou\/oss\/aliyun_v4_request,Signature=[0-9a-f]{64}$/);
+    }
+  }
+});
+
+test('header authentication signs content-type and x-oss-* headers given to it, like ali-oss', () => {
+  const at = new Date(1702743657000);
+  const headers = signRequestV4({ method: 'HEAD', bucket: 'b1', key: 'k', region: 'cn-shanghai', credentials: { accessKeyId: 'ak', accessKeySecret: 'sk' }, at, headers: { 'Content-Type': 'text/plain', 'X-Oss-Meta-A': ' 1 ' } });
+  const { authorization, ...rest } = headers;
+  assert.equal(rest['x-oss-meta-a'], '1');
+  assert.equal(authorization, signUtils.authorizationV4('ak', 'sk', 'cn-shanghai', 'HEAD', { headers: rest }, 'b1', 'k'));
+  // Another key is another signature.
+  assert.notEqual(signRequestV4({ method: 'HEAD', bucket: 'b1', key: 'k2', region: 'cn-shanghai', credentials: { accessKeyId: 'ak', accessKeySecret: 'sk' }, at }).authorization, authorization);
+});
+
+test('a key as a URL path: segments encoded, slashes kept', () => {
+  assert.equal(encodeKeyPath('a b/c+d/e%f/g?h#i/猫'), 'a%20b/c%2Bd/e%25f/g%3Fh%23i/%E7%8C%AB');
+  assert.equal(decodeURIComponent(encodeKeyPath('a b/c+d/e%f/g?h#i/猫')), 'a b/c+d/e%f/g?h#i/猫');
 });
