@@ -84,11 +84,13 @@ function checkpointerFor(path: string, fallback: () => () => void): () => void {
     let worker: Worker | undefined;
     try {
       worker = new Worker(CHECKPOINT_WORKER, { eval: true, workerData: { path, driver: libsqlPath(), interval: CHECKPOINT_MS } });
-      worker.unref();
       worker.on('message', (message: { failed?: string }) => {
         if (message.failed !== undefined) stopFallback ??= fallback();
       });
       worker.on('error', () => (stopFallback ??= fallback()));
+      // After the listeners: adding a 'message' listener refs the worker's port again, and a ref'd port
+      // keeps a process (a test file, a script) alive after its stores are forgotten.
+      worker.unref();
     } catch {
       stopFallback = fallback();
     }

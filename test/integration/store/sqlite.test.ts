@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -102,4 +103,28 @@ test('SQLite: a database locked by another process is StoreUnavailable after bus
   other.exec('ROLLBACK');
   await blocked.transaction((tx) => tx.insert(table, item()));
   await blocked.close();
+});
+
+test('SQLite: a process that opens a store, writes and never closes it still exits (the checkpoint worker does not hold it)', async (t) => {
+  const db = tempSqlite();
+  t.after(() => db.remove());
+  const storeModule = new URL('../../../shared/store/index.ts', import.meta.url).href;
+  const script = `
+    const { openStore } = await import(${JSON.stringify(storeModule)});
+    const store = await openStore(${JSON.stringify(db.url)});
+    await store.transaction(async () => undefined);
+    console.log('opened');`;
+  const file = join(db.folder, 'forgets-its-store.mts');
+  writeFileSync(file, script);
+  const child = spawn(process.execPath, ['--import', 'tsx', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  // A generous bound: the process exits on its own in well under a second; only a held handle reaches it.
+  const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const [code, signal] = await new Promise<[number | null, string | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
+  clearTimeout(killer);
+  assert.equal(signal, null, `the process had to be killed: something kept it alive\n${out}`);
+  assert.equal(code, 0, out);
+  assert.match(out, /opened/);
 });
