@@ -17,7 +17,7 @@ import { signUploadToken, UPLOAD_TOKEN_PARAM } from '../../shared/core/upload-to
 import { CallbackError, configurationError, createHttpHandler, defineHttpFunction, jsonReply, type HttpRequest } from '../../shared/index.js';
 import { jobRules } from './jobs.js';
 import { signUpload } from './policy.js';
-import { corsHeaders, settings } from './settings.js';
+import { corsHeaders, replyCorsHeaders, settings } from './settings.js';
 
 export { config } from './settings.js';
 
@@ -56,7 +56,7 @@ export const http = defineHttpFunction({
   name: 'upload-policy',
   description: 'Direct upload: a short-lived PostObject policy with the callback pinned, for a signed-in user.',
   maxBodyBytes: 4096,
-  replyHeaders: (request) => corsHeaders(settings().origins, request.headers.origin),
+  replyHeaders: (request) => replyCorsHeaders(request.headers.origin),
   async handle(request, context) {
     const s = settings();
     const origin = request.headers.origin;

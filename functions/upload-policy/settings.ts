@@ -59,7 +59,7 @@ function check(source: NodeJS.ProcessEnv): Settings {
     throw new Error('UPLOAD_ALLOWED_ORIGINS must list the application\'s origins: "*" would let any web page request upload policies with a user\'s token');
   }
   for (const origin of origins) {
-    if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) throw new Error(`UPLOAD_ALLOWED_ORIGINS: ${JSON.stringify(origin)} is not an origin (scheme://host[:port], no path)`);
+    if (origin !== '*' && !isOrigin(origin)) throw new Error(`UPLOAD_ALLOWED_ORIGINS: ${JSON.stringify(origin)} is not an origin (scheme://host[:port], no path)`);
   }
   const jobs = new Set(c.UPLOAD_JOBS.length > 0 ? c.UPLOAD_JOBS : Object.keys(JOB_TEMPLATES));
   const perJob = new Map<string, string>();
@@ -97,6 +97,25 @@ export function settings(source: NodeJS.ProcessEnv = process.env): Settings {
 export function resetSettings(): void {
   kept = undefined;
   config.reset();
+}
+
+const isOrigin = (text: string): boolean => /^https?:\/\/[^/\s]+$/.test(text);
+
+/**
+ * The CORS headers of every reply, refusals included. From the checked settings; when they cannot be
+ * read (the reply is a ConfigurationError), from UPLOAD_ALLOWED_ORIGINS alone, so that the page's
+ * script can read what is wrong. Its origins are used as checked: well-formed ones, and "*" only
+ * where the settings would allow it (not deployed).
+ */
+export function replyCorsHeaders(origin: string | undefined, source: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  let origins: Settings['origins'];
+  try {
+    origins = settings(source).origins;
+  } catch {
+    const listed = (source.UPLOAD_ALLOWED_ORIGINS ?? '').split(',').map((item) => item.trim());
+    origins = listed.includes('*') && !isDeployed(source) ? '*' : new Set(listed.filter(isOrigin));
+  }
+  return corsHeaders(origins, origin);
 }
 
 /** CORS headers for a request from `origin` (none for same-origin/non-browser requests or a refused origin). */

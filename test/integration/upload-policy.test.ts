@@ -235,6 +235,10 @@ describe('upload-policy', () => {
       assert.equal(r.json.error.code, 'ConfigurationError');
       assert.match(r.json.error.message, message);
       assert.ok(!/tooShort|j{40}|t{48}/.test(r.json.error.message), `a secret in ${r.json.error.message}`);
+      // The page's script can read the error: the listed origin is allowed even though the settings are
+      // broken; a "*" that deployed settings refuse is not used.
+      const allowed = extra.UPLOAD_ALLOWED_ORIGINS === '*' ? undefined : 'https://app.example.com';
+      assert.equal(r.headers['access-control-allow-origin'], allowed, JSON.stringify(extra));
     }
     // No UPLOAD_REGION and a platform that does not say its region.
     setEnv({ UPLOAD_REGION: undefined, FC_REGION: undefined });
