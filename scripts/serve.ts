@@ -112,7 +112,8 @@ server.listen(port, host, async () => {
       ossNotices.push(`the local OSS endpoint could not start on port ${oss.port} (${(error as Error).message}); set OSS_EMULATOR_PORT to another port, or 0 to turn it off`);
     }
   }
-  for (const notice of [...notices, ...local.notices, ...ossNotices]) out.write(`notice: ${notice}\n`);
+  // One write: the notices end the banner, and a reader (test/helpers/server.ts) waits for the last one.
+  out.write([...notices, ...local.notices, ...ossNotices].map((notice) => `notice: ${notice}\n`).join(''));
 });
 
 let closing = false;
