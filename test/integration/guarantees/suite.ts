@@ -478,6 +478,12 @@ function serverFaults(target: Target, ready: (t: TestContext) => Promise<boolean
           operation: 'PutObject',
           custom: {},
           receivedAt: new Date(),
+          objectHash: null,
+          createdAt: null,
+          createdFrom: null,
+          removedAt: null,
+          deletedAt: null,
+          eventRequestId: null,
         });
         locked();
         await holding;
