@@ -205,9 +205,14 @@ export async function applyObjectChange<R extends VersionRow>(tx: Tx, options: A
     removedAt: r.removedAt,
   });
   const before = deriveDeletedAt(rows.map(facts));
-  const merged = rows.map((r) => (r.idempotencyKey === idempotencyKey ? mergeFacts(facts(r), change) : facts(r)));
+  // A callback comes while OSS completes its upload: it is newer than any version only a callback recorded.
+  const applied =
+    change.kind === 'created' && change.from === 'callback'
+      ? { ...change, at: new Date(Math.max(change.at.getTime(), ...rows.filter((r) => r.etag !== etag && r.createdFrom === 'callback' && r.createdAt).map((r) => r.createdAt!.getTime() + 1))) }
+      : change;
+  const merged = rows.map((r) => (r.idempotencyKey === idempotencyKey ? mergeFacts(facts(r), applied) : facts(r)));
   // A key-wide removal (no ETag) the job keeps no row for still applies to the versions it has.
-  const after = deriveDeletedAt(target ? merged : [...merged, mergeFacts({ etag, createdAt: null, createdFrom: null, removedAt: null }, change)]);
+  const after = deriveDeletedAt(target ? merged : [...merged, mergeFacts({ etag, createdAt: null, createdFrom: null, removedAt: null }, applied)]);
 
   const transitions: Transition<R>[] = [];
   for (const [i, r] of rows.entries()) {
