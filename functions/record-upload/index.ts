@@ -13,7 +13,7 @@
  * Template (form): see `job.template.form`, or `npm run template -- record-upload`.
  */
 import * as v from 'valibot';
-import { applyObjectChange, objectHash, objectKeysTable, VERSION_COLUMNS, versionMigration } from '../../shared/core/object-state.js';
+import { applyObjectChange, changeOfEvent, objectHash, objectKeysTable, VERSION_COLUMNS, versionMigration } from '../../shared/core/object-state.js';
 import { createHandler, defineJob, defineTable, newId, oss } from '../../shared/index.js';
 
 export const uploads = defineTable(
@@ -92,22 +92,20 @@ export const job = defineJob({
         custom,
         receivedAt: callback.receivedAt,
         objectHash: objectHash(object.bucket, object.key),
-        createdAt: callback.receivedAt,
-        createdFrom: 'callback',
-        removedAt: null,
+        ossCreatedAt: callback.receivedAt,
+        ossCreatedFrom: 'callback',
+        ossRemovedAt: null,
         deletedAt: null,
         eventRequestId: null,
       },
       { signal },
     );
-    log({ recordId: row.id, duplicate, source: row.createdFrom });
+    log({ recordId: row.id, duplicate, source: row.ossCreatedFrom });
     return { id: row.id, duplicate };
   },
 
   async onEvent({ event: e, store, signal, log }) {
-    const change = e.kind === 'created'
-      ? { kind: 'created' as const, bucket: e.bucket, key: e.key, etag: e.etag!, at: e.eventTime, from: 'event' as const, requestId: e.requestId }
-      : { kind: 'removed' as const, bucket: e.bucket, key: e.key, etag: e.etag, at: e.eventTime, requestId: e.requestId };
+    const change = changeOfEvent(e);
     const now = new Date();
     const { row, inserted, transitions } = await store.transaction(
       (tx) =>

@@ -20,7 +20,7 @@
 import * as v from 'valibot';
 import { CallbackError, createHandler, defineJob, env, envConfig, newId, oss } from '../../shared/index.js';
 import type { Store } from '../../shared/index.js';
-import { objectHash } from '../../shared/core/object-state.js';
+import { changeOfEvent, objectHash } from '../../shared/core/object-state.js';
 import { applyToLedger, ledger, ledgerKeys } from './ledger.js';
 import { objects, owners, uploads } from './tables.js';
 
@@ -77,9 +77,7 @@ export const job = defineJob({
 
   /** An event: charges a create whose callback never came (owner from the key pattern, else unknown); a delete gives the bytes back. */
   async onEvent({ event: e, owner, store, signal, log }) {
-    const change = e.kind === 'created'
-      ? { kind: 'created' as const, bucket: e.bucket, key: e.key, etag: e.etag!, at: e.eventTime, from: 'event' as const, requestId: e.requestId }
-      : { kind: 'removed' as const, bucket: e.bucket, key: e.key, etag: e.etag, at: e.eventTime, requestId: e.requestId };
+    const change = changeOfEvent(e);
     const { deltas } = await store.transaction((tx) => applyToLedger(tx, change, e.size, owner?.id), { signal });
     log({ deltas: Object.fromEntries(deltas) });
   },

@@ -10,9 +10,9 @@
  * beside the callback's) and logged as a confirmation (`requestIdMatches`), never used as the join key.
  *
  * Each version row keeps facts, merged so that any arrival order gives the same result:
- *  - `createdAt`: the latest ObjectCreated `eventTime` seen for this ETag (OSS's clock; events are
- *    authoritative), or the callback's arrival time while no event has been seen (`createdFrom`);
- *  - `removedAt`: the latest ObjectRemoved `eventTime` that named this ETag (a delete without an ETag
+ *  - `ossCreatedAt`: the latest ObjectCreated `eventTime` seen for this ETag (OSS's clock; events are
+ *    authoritative), or the callback's arrival time while no event has been seen (`ossCreatedFrom`);
+ *  - `ossRemovedAt`: the latest ObjectRemoved `eventTime` that named this ETag (a delete without an ETag
  *    is kept as a version with the ETag '' that applies to every version of the key).
  * From the facts of all versions of a key, `deletedAt` (what jobs and users read) is derived:
  *  - a version is LIVE when it was created, no removal of it (or of the whole key) is at or after its
@@ -43,10 +43,12 @@ export function objectHash(bucket: string, key: string): string {
 /** The columns a job's per-upload table adds to follow the rule (all nullable: added by a migration). */
 export const VERSION_COLUMNS = {
   objectHash: { type: 'string', maxLength: 64, nullable: true },
-  createdAt: { type: 'timestamp', nullable: true },
-  /** 'event' | 'callback': where createdAt came from. */
-  createdFrom: { type: 'string', maxLength: 16, nullable: true },
-  removedAt: { type: 'timestamp', nullable: true },
+  /** When OSS created this version (the event's eventTime; the callback's arrival until an event is seen). */
+  ossCreatedAt: { type: 'timestamp', nullable: true },
+  /** 'event' | 'callback': where ossCreatedAt came from. */
+  ossCreatedFrom: { type: 'string', maxLength: 16, nullable: true },
+  /** The latest ObjectRemoved eventTime that named this ETag. */
+  ossRemovedAt: { type: 'timestamp', nullable: true },
   /** When the object left the bucket (deleted or overwritten); null while the bucket holds it. */
   deletedAt: { type: 'timestamp', nullable: true },
   /** The OSS event's responseElements.requestId (the callback's reqId is kept beside it). */
@@ -56,14 +58,16 @@ export const VERSION_COLUMNS = {
 type VersionField = keyof typeof VERSION_COLUMNS;
 
 /** The named migration that adds VERSION_COLUMNS to an existing table (e.g. `oss_uploads@events`). */
-export function versionMigration(name = 'events'): Migration<VersionField> {
-  return {
-    name,
-    up: [
-      ...(Object.keys(VERSION_COLUMNS) as VersionField[]).map((addColumn) => ({ addColumn })),
-      { addIndex: ['objectHash'] },
-    ],
-  };
+export function versionMigration(name = 'events', options: { hasObjectHash?: boolean } = {}): Migration<VersionField> {
+  const fields = (Object.keys(VERSION_COLUMNS) as VersionField[]).filter((f) => !(options.hasObjectHash && f === 'objectHash'));
+  return { name, up: [...fields.map((addColumn) => ({ addColumn })), ...(options.hasObjectHash ? [] : [{ addIndex: ['objectHash'] as VersionField[] }])] };
+}
+
+/** The ObjectChange an OSS event stands for. */
+export function changeOfEvent(e: { kind: 'created' | 'removed'; bucket: string; key: string; etag?: string; eventTime: Date; requestId?: string }): ObjectChange {
+  return e.kind === 'created'
+    ? { kind: 'created', bucket: e.bucket, key: e.key, etag: e.etag!, at: e.eventTime, from: 'event', ...(e.requestId ? { requestId: e.requestId } : {}) }
+    : { kind: 'removed', bucket: e.bucket, key: e.key, ...(e.etag ? { etag: e.etag } : {}), at: e.eventTime, ...(e.requestId ? { requestId: e.requestId } : {}) };
 }
 
 /** What a versioned row holds (besides the job's own fields). */
@@ -71,9 +75,9 @@ export interface VersionRow {
   idempotencyKey: string;
   etag: string;
   objectHash: string | null;
-  createdAt: Date | null;
-  createdFrom: string | null;
-  removedAt: Date | null;
+  ossCreatedAt: Date | null;
+  ossCreatedFrom: string | null;
+  ossRemovedAt: Date | null;
   deletedAt: Date | null;
   eventRequestId: string | null;
 }
@@ -186,7 +190,7 @@ export async function applyObjectChange<R extends VersionRow>(tx: Tx, options: A
   let inserted = false;
   let target = (await tx.get(anyTable, { idempotencyKey })) as R | undefined;
   if (!target) {
-    const base: VersionRow = { idempotencyKey, etag, objectHash: hash, createdAt: null, createdFrom: null, removedAt: null, deletedAt: null, eventRequestId: null };
+    const base: VersionRow = { idempotencyKey, etag, objectHash: hash, ossCreatedAt: null, ossCreatedFrom: null, ossRemovedAt: null, deletedAt: null, eventRequestId: null };
     const row = options.newRow(etag, base);
     if (row) {
       const result = await tx.insertOnce(anyTable, row as R, ['idempotencyKey']);
@@ -200,15 +204,15 @@ export async function applyObjectChange<R extends VersionRow>(tx: Tx, options: A
   const facts = (r: R): Facts => ({
     etag: r.etag,
     // A row recorded before the rule existed counts as created when it was recorded.
-    createdAt: r.createdAt ?? (r.objectHash === null ? legacyTime(r) : null),
-    createdFrom: r.createdFrom,
-    removedAt: r.removedAt,
+    createdAt: r.ossCreatedAt ?? (r.objectHash === null ? legacyTime(r) : null),
+    createdFrom: r.ossCreatedFrom,
+    removedAt: r.ossRemovedAt,
   });
   const before = deriveDeletedAt(rows.map(facts));
   // A callback comes while OSS completes its upload: it is newer than any version only a callback recorded.
   const applied =
     change.kind === 'created' && change.from === 'callback'
-      ? { ...change, at: new Date(Math.max(change.at.getTime(), ...rows.filter((r) => r.etag !== etag && r.createdFrom === 'callback' && r.createdAt).map((r) => r.createdAt!.getTime() + 1))) }
+      ? { ...change, at: new Date(Math.max(change.at.getTime(), ...rows.filter((r) => r.etag !== etag && r.ossCreatedFrom === 'callback' && r.ossCreatedAt).map((r) => r.ossCreatedAt!.getTime() + 1))) }
       : change;
   const merged = rows.map((r) => (r.idempotencyKey === idempotencyKey ? mergeFacts(facts(r), applied) : facts(r)));
   // A key-wide removal (no ETag) the job keeps no row for still applies to the versions it has.
@@ -220,9 +224,9 @@ export async function applyObjectChange<R extends VersionRow>(tx: Tx, options: A
     const deletedAt = after.get(r.etag) ?? null;
     const patch: Partial<VersionRow> = {};
     if (r.objectHash !== hash) patch.objectHash = hash;
-    if (!sameTime(r.createdAt, f.createdAt)) patch.createdAt = f.createdAt;
-    if (r.createdFrom !== f.createdFrom) patch.createdFrom = f.createdFrom;
-    if (!sameTime(r.removedAt, f.removedAt)) patch.removedAt = f.removedAt;
+    if (!sameTime(r.ossCreatedAt, f.createdAt)) patch.ossCreatedAt = f.createdAt;
+    if (r.ossCreatedFrom !== f.createdFrom) patch.ossCreatedFrom = f.createdFrom;
+    if (!sameTime(r.ossRemovedAt, f.removedAt)) patch.ossRemovedAt = f.removedAt;
     if (!sameTime(r.deletedAt, deletedAt) && r.etag !== '') patch.deletedAt = deletedAt;
     if (r.idempotencyKey === idempotencyKey && change.kind === 'created' && change.from === 'event' && change.requestId && r.eventRequestId !== change.requestId) {
       patch.eventRequestId = change.requestId;

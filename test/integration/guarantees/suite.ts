@@ -479,9 +479,9 @@ function serverFaults(target: Target, ready: (t: TestContext) => Promise<boolean
           custom: {},
           receivedAt: new Date(),
           objectHash: null,
-          createdAt: null,
-          createdFrom: null,
-          removedAt: null,
+          ossCreatedAt: null,
+          ossCreatedFrom: null,
+          ossRemovedAt: null,
           deletedAt: null,
           eventRequestId: null,
         });
