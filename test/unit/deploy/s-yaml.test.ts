@@ -166,7 +166,7 @@ describe('s.yaml, as Serverless Devs parses it', () => {
       assert.deepEqual(trigger!.triggerConfig.filter.key, key);
       const async = step.props.asyncInvokeConfig as Record<string, number>;
       assert.equal(async.maxAsyncRetryAttempts, 3);
-      assert.ok(async.maxAsyncEventAgeInSeconds > 0 && async.maxAsyncEventAgeInSeconds <= 604800);
+      assert.ok(async.maxAsyncEventAgeInSeconds! > 0 && async.maxAsyncEventAgeInSeconds! <= 604800);
     }
   });
 
