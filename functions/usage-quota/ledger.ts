@@ -59,7 +59,7 @@ export async function applyToLedger(tx: Tx, change: ObjectChange, size: number |
   // A callback's owner (its configured binding) decides; an event's only fills an unknown one.
   if (row && owner !== undefined && change.kind === 'created' && row.owner !== owner && (change.from === 'callback' || row.owner === null)) {
     await tx.update(ledger, { idempotencyKey: row.idempotencyKey }, { owner, updatedAt: now });
-    row.owner = owner;
+    for (const r of [row, ...rows]) if (r.idempotencyKey === row.idempotencyKey) r.owner = owner;
   }
   // What each version should charge, against what it does.
   const moves = rows

@@ -130,6 +130,15 @@ for (const backend of JOB_STORES) {
       await deliver(usageQuota, runtime, [put('loose/x.bin', loose, 5, at(8))], 2);
       const [row] = await read(await storeOf(usageQuota), (tx) => tx.find(ledger, { object: 'loose/x.bin' }));
       assert.deepEqual([row?.owner, row?.chargedOwner, row?.chargedBytes], [null, null, 0]);
+      // Its callback, after the event: the callback's owner is charged, once.
+      const dee = `dee-${reqId().slice(0, 6)}`;
+      const late = uploadValues({ object: 'loose/x.bin', etag: loose, size: 5, 'x:owner': dee });
+      for (const duplicate of [false, true]) {
+        const reply = body(await handleCallback(usageQuota, jobCallback(usageQuota, late), runtime));
+        assert.deepEqual([reply.usedBytes, reply.deltaBytes, reply.duplicate], [5, 5, duplicate]);
+      }
+      await deliver(usageQuota, runtime, [put('loose/x.bin', loose, 5, at(8))]);
+      assert.equal((await read(await storeOf(usageQuota), (tx) => tx.get(owners, { owner: dee })))?.usedBytes, 5);
     });
 
     await t.test('usage-quota: the delete of an overwrite arrives before the overwrite\'s event, which arrives before the first upload\'s: totals exact', async () => {
