@@ -14,7 +14,7 @@
  * On an OSS event (shared/core/object-state.ts): a deleted or overwritten image gets `deleted_at`.
  */
 import * as v from 'valibot';
-import { applyObjectChange, changeOfEvent, objectHash, objectKeysTable, VERSION_COLUMNS, versionMigration } from '../../shared/core/object-state.js';
+import { applyObjectChange, callbackVersion, changeOfEvent, objectHash, objectKeysTable, VERSION_COLUMNS, versionMigration } from '../../shared/core/object-state.js';
 import { isAddressableKey, objectUrl, parseVariants, publicBaseUrl } from '../../shared/core/oss-urls.js';
 import { CallbackError, createHandler, defineJob, defineTable, env, envConfig, newId, oss } from '../../shared/index.js';
 
@@ -137,7 +137,7 @@ export const job = defineJob({
           idempotencyKey: callback.idempotencyKey,
           bucket: o.bucket,
           object: o.key,
-          objectHash: objectHash(o.bucket, o.key),
+
           owner: owner!.id,
           format: p.imageFormat ?? null,
           width: p.imageWidth ?? null,
@@ -149,11 +149,8 @@ export const job = defineJob({
           reason: refusal?.reason ?? null,
           message: refusal?.message ?? null,
           receivedAt: callback.receivedAt,
-          ossCreatedAt: callback.receivedAt,
-          ossCreatedFrom: 'callback',
-          ossRemovedAt: null,
-          deletedAt: null,
-          eventRequestId: null,
+          ...callbackVersion(o.bucket, o.key, callback.receivedAt),
+          objectHash: objectHash(o.bucket, o.key),
         }),
       { signal },
     );

@@ -19,7 +19,7 @@
  */
 import * as v from 'valibot';
 import { createHandler, defineJob, env, envConfig, oss } from '../../shared/index.js';
-import { objectHash } from '../../shared/core/object-state.js';
+import { callbackVersion } from '../../shared/core/object-state.js';
 import { dispatchJob, mediaJobs } from './contract.js';
 import { mediaKeys, onMediaEvent, queuedJob } from './lifecycle.js';
 
@@ -71,11 +71,9 @@ export const job = defineJob({
     }
     const now = new Date();
     // 1. Commit the job first: whatever happens to the hand-off, it is never lost.
-    const job = queuedJob({ idempotencyKey: callback.idempotencyKey, bucket: o.bucket, object: o.key, owner: owner!.id, size: o.size, mimeType: o.contentType ?? null, etag: o.etag, preset }, now);
-    const { row, duplicate } = await store.transaction(
-      (tx) => tx.insertOnce(mediaJobs, { ...job, objectHash: objectHash(o.bucket, o.key), ossCreatedAt: callback.receivedAt, ossCreatedFrom: 'callback' }),
-      { signal },
-    );
+    const version = callbackVersion(o.bucket, o.key, callback.receivedAt);
+    const job = queuedJob({ idempotencyKey: callback.idempotencyKey, bucket: o.bucket, object: o.key, owner: owner!.id, size: o.size, mimeType: o.contentType ?? null, etag: o.etag, preset }, version, now);
+    const { row, duplicate } = await store.transaction((tx) => tx.insertOnce(mediaJobs, job), { signal });
     if (duplicate) {
       log({ jobId: row.id, duplicate });
       return { id: row.id, status: row.status, preset: row.preset, duplicate, dispatched: false };

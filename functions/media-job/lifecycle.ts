@@ -6,7 +6,7 @@
  *    and workers leave it); one already running or finished is left as it is (the worker finds the object
  *    gone and reports failed).
  */
-import { applyObjectChange, changeOfEvent, objectKeysTable } from '../../shared/core/object-state.js';
+import { applyObjectChange, changeOfEvent, objectKeysTable, type VersionRow } from '../../shared/core/object-state.js';
 import type { ObjectEventContext } from '../../shared/index.js';
 import { newId } from '../../shared/index.js';
 import { dispatchJob, handoffConfig, type MediaJob, mediaJobs } from './contract.js';
@@ -15,9 +15,14 @@ import { dispatchJob, handoffConfig, type MediaJob, mediaJobs } from './contract
 export const mediaKeys = objectKeysTable('media_jobs');
 
 /** The fields of a new queued job (its hand-off is counted as the first dispatch). */
-export function queuedJob(fields: Pick<MediaJob, 'idempotencyKey' | 'bucket' | 'object' | 'owner' | 'size' | 'mimeType' | 'etag' | 'preset'>, now: Date): MediaJob {
+export function queuedJob(
+  fields: Pick<MediaJob, 'idempotencyKey' | 'bucket' | 'object' | 'owner' | 'size' | 'mimeType' | 'etag' | 'preset'>,
+  version: Omit<VersionRow, 'idempotencyKey' | 'etag'>,
+  now: Date,
+): MediaJob {
   return {
     ...fields,
+    ...version,
     id: newId(),
     status: 'queued',
     dispatchCount: 1,
@@ -34,12 +39,6 @@ export function queuedJob(fields: Pick<MediaJob, 'idempotencyKey' | 'bucket' | '
     error: null,
     createdAt: now,
     updatedAt: now,
-    objectHash: null,
-    ossCreatedAt: null,
-    ossCreatedFrom: null,
-    ossRemovedAt: null,
-    deletedAt: null,
-    eventRequestId: null,
   };
 }
 
@@ -55,7 +54,7 @@ export async function onMediaEvent({ event: e, owner, store, signal, log, platfo
       newRow: (etag, base) =>
         preset === undefined
           ? undefined
-          : { ...queuedJob({ idempotencyKey: base.idempotencyKey, bucket: e.bucket, object: e.key, owner: owner?.id ?? null, size: e.size ?? 0, mimeType: e.mimeType ?? null, etag, preset }, now), ...base },
+          : queuedJob({ idempotencyKey: base.idempotencyKey, bucket: e.bucket, object: e.key, owner: owner?.id ?? null, size: e.size ?? 0, mimeType: e.mimeType ?? null, etag, preset }, base, now),
     });
     for (const job of applied.rows) {
       if (job.deletedAt !== null && job.status === 'queued') {

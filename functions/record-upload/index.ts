@@ -13,7 +13,7 @@
  * Template (form): see `job.template.form`, or `npm run template -- record-upload`.
  */
 import * as v from 'valibot';
-import { applyObjectChange, changeOfEvent, objectHash, objectKeysTable, VERSION_COLUMNS, versionMigration } from '../../shared/core/object-state.js';
+import { applyObjectChange, callbackVersion, changeOfEvent, objectKeysTable, VERSION_COLUMNS, versionMigration } from '../../shared/core/object-state.js';
 import { createHandler, defineJob, defineTable, newId, oss } from '../../shared/index.js';
 
 export const uploads = defineTable(
@@ -91,12 +91,7 @@ export const job = defineJob({
         operation: p.operation,
         custom,
         receivedAt: callback.receivedAt,
-        objectHash: objectHash(object.bucket, object.key),
-        ossCreatedAt: callback.receivedAt,
-        ossCreatedFrom: 'callback',
-        ossRemovedAt: null,
-        deletedAt: null,
-        eventRequestId: null,
+        ...callbackVersion(object.bucket, object.key, callback.receivedAt),
       },
       { signal },
     );

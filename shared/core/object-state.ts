@@ -82,6 +82,11 @@ export interface VersionRow {
   eventRequestId: string | null;
 }
 
+/** The version fields of a row a callback inserts (its arrival time stands until the upload's event comes). */
+export function callbackVersion(bucket: string, key: string, receivedAt: Date): Omit<VersionRow, 'idempotencyKey' | 'etag'> {
+  return { objectHash: objectHash(bucket, key), ossCreatedAt: receivedAt, ossCreatedFrom: 'callback', ossRemovedAt: null, deletedAt: null, eventRequestId: null };
+}
+
 /** One fact arriving for a key. */
 export type ObjectChange =
   | { kind: 'created'; bucket: string; key: string; etag: string; at: Date; from: 'event' | 'callback'; requestId?: string }

@@ -7,12 +7,12 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { job as recordUpload } from '../../functions/record-upload/index.js';
 import { job as usageQuota } from '../../functions/usage-quota/index.js';
+import { closedPort } from '../helpers/oss-head-server.js';
 import { type LocalServer, startLocalServer } from '../helpers/server.js';
 import { eventually } from '../integration/jobs-helpers.js';
 
@@ -21,17 +21,8 @@ const dbFile = join(tmp, 'callbacks.db');
 let server: LocalServer;
 let ossUrl = '';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
 before(async () => {
-  server = await startLocalServer({ DATABASE_URL: `sqlite:${dbFile}`, OSS_EMULATOR_PORT: String(await freePort()), OSS_EMULATOR_DATA_DIR: join(tmp, 'oss'), OSS_VERIFY_OBJECTS: undefined, OSS_ENDPOINT: undefined });
+  server = await startLocalServer({ DATABASE_URL: `sqlite:${dbFile}`, OSS_EMULATOR_PORT: String(await closedPort()), OSS_EMULATOR_DATA_DIR: join(tmp, 'oss'), OSS_VERIFY_OBJECTS: undefined, OSS_ENDPOINT: undefined });
   ossUrl = /local OSS \(emulator\) on (http:\/\/\S+)/.exec(server.banner)?.[1] ?? '';
 });
 after(() => server?.stop());
