@@ -74,6 +74,14 @@ export const job = defineJob({
     const version = callbackVersion(o.bucket, o.key, callback.receivedAt);
     const job = queuedJob({ idempotencyKey: callback.idempotencyKey, bucket: o.bucket, object: o.key, owner: owner!.id, size: o.size, mimeType: o.contentType ?? null, etag: o.etag, preset }, version, now);
     const { row, duplicate } = await store.transaction((tx) => tx.insertOnce(mediaJobs, job), { signal });
+    if (duplicate && row.callbackAt === null) {
+      // Its OSS event created (and handed off) the job first: this is its callback, not a duplicate.
+      const claimed = await store.transaction((tx) => tx.update(mediaJobs, { id: row.id, callbackAt: null }, { callbackAt: callback.receivedAt, owner: owner!.id, updatedAt: now }), { signal });
+      if (claimed === 1) {
+        log({ jobId: row.id, duplicate: false, createdByEvent: true });
+        return { id: row.id, status: row.status, preset: row.preset, duplicate: false, dispatched: false };
+      }
+    }
     if (duplicate) {
       log({ jobId: row.id, duplicate });
       return { id: row.id, status: row.status, preset: row.preset, duplicate, dispatched: false };

@@ -69,8 +69,22 @@ export const job = defineJob({
   tables: [uploads, keys],
 
   async handle({ payload: p, custom, object, callback, store, signal, log }) {
+    // What only the callback knows (the template's values); OSS's facts come from `object`.
+    const fromCallback = {
+      mimeType: object.contentType ?? null,
+      imageWidth: p.imageWidth ?? null,
+      imageHeight: p.imageHeight ?? null,
+      imageFormat: p.imageFormat ?? null,
+      crc64: object.crc64 ?? null,
+      contentMd5: p.contentMd5 ?? null,
+      vpcId: p.vpcId ?? null,
+      clientIp: p.clientIp,
+      ossRequestId: p.reqId,
+      operation: p.operation,
+      custom,
+    };
     // One statement: a transaction of its own, in as few round trips as the store allows.
-    const { row, duplicate } = await store.insertOnce(
+    let { row, duplicate } = await store.insertOnce(
       uploads,
       {
         id: newId(),
@@ -79,22 +93,19 @@ export const job = defineJob({
         object: object.key,
         etag: object.etag,
         size: object.size,
-        mimeType: object.contentType ?? null,
-        imageWidth: p.imageWidth ?? null,
-        imageHeight: p.imageHeight ?? null,
-        imageFormat: p.imageFormat ?? null,
-        crc64: object.crc64 ?? null,
-        contentMd5: p.contentMd5 ?? null,
-        vpcId: p.vpcId ?? null,
-        clientIp: p.clientIp,
-        ossRequestId: p.reqId,
-        operation: p.operation,
-        custom,
+        ...fromCallback,
         receivedAt: callback.receivedAt,
         ...callbackVersion(object.bucket, object.key, callback.receivedAt),
       },
       { signal },
     );
+    if (duplicate && row.callbackAt === null) {
+      // Its OSS event recorded the upload first: this is its callback, not a duplicate; it adds what only it knows.
+      const patch = { ...fromCallback, callbackAt: callback.receivedAt };
+      if ((await store.transaction((tx) => tx.update(uploads, { id: row.id, callbackAt: null }, patch), { signal })) === 1) {
+        ({ row, duplicate } = { row: { ...row, ...patch }, duplicate: false });
+      }
+    }
     log({ recordId: row.id, duplicate, source: row.ossCreatedFrom });
     return { id: row.id, duplicate };
   },

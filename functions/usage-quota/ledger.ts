@@ -9,7 +9,7 @@
  *    or recorded with owner null (unknown, charging nobody) until its callback names one.
  * Objects counted before the ledger existed (usage_quota_objects only) are brought in on first touch.
  */
-import { applyObjectChange, lockObjectKey, type ObjectChange, objectKeysTable, VERSION_COLUMNS } from '../../shared/core/object-state.js';
+import { applyObjectChange, callbackVersion, lockObjectKey, type ObjectChange, objectKeysTable, VERSION_COLUMNS } from '../../shared/core/object-state.js';
 import { defineTable, newId, objectIdempotencyKey, type Tx } from '../../shared/index.js';
 import { objects, owners } from './tables.js';
 
@@ -112,12 +112,7 @@ async function adoptLegacy(tx: Tx, hash: string, now: Date): Promise<void> {
     owner: counted.owner,
     chargedOwner: counted.owner,
     chargedBytes: counted.size,
-    objectHash: hash,
-    ossCreatedAt: counted.updatedAt,
-    ossCreatedFrom: 'callback',
-    ossRemovedAt: null,
-    deletedAt: null,
-    eventRequestId: null,
+    ...callbackVersion(counted.bucket, counted.object, counted.updatedAt),
     updatedAt: now,
   });
 }

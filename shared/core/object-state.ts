@@ -53,6 +53,8 @@ export const VERSION_COLUMNS = {
   deletedAt: { type: 'timestamp', nullable: true },
   /** The OSS event's responseElements.requestId (the callback's reqId is kept beside it). */
   eventRequestId: { type: 'string', maxLength: 64, nullable: true },
+  /** When the upload's callback arrived; null while only its events have been seen. */
+  callbackAt: { type: 'timestamp', nullable: true },
 } as const satisfies Record<string, ColumnDef>;
 
 type VersionField = keyof typeof VERSION_COLUMNS;
@@ -80,11 +82,12 @@ export interface VersionRow {
   ossRemovedAt: Date | null;
   deletedAt: Date | null;
   eventRequestId: string | null;
+  callbackAt: Date | null;
 }
 
 /** The version fields of a row a callback inserts (its arrival time stands until the upload's event comes). */
 export function callbackVersion(bucket: string, key: string, receivedAt: Date): Omit<VersionRow, 'idempotencyKey' | 'etag'> {
-  return { objectHash: objectHash(bucket, key), ossCreatedAt: receivedAt, ossCreatedFrom: 'callback', ossRemovedAt: null, deletedAt: null, eventRequestId: null };
+  return { objectHash: objectHash(bucket, key), ossCreatedAt: receivedAt, ossCreatedFrom: 'callback', ossRemovedAt: null, deletedAt: null, eventRequestId: null, callbackAt: receivedAt };
 }
 
 /** One fact arriving for a key. */
@@ -195,7 +198,7 @@ export async function applyObjectChange<R extends VersionRow>(tx: Tx, options: A
   let inserted = false;
   let target = (await tx.get(anyTable, { idempotencyKey })) as R | undefined;
   if (!target) {
-    const base: VersionRow = { idempotencyKey, etag, objectHash: hash, ossCreatedAt: null, ossCreatedFrom: null, ossRemovedAt: null, deletedAt: null, eventRequestId: null };
+    const base: VersionRow = { idempotencyKey, etag, objectHash: hash, ossCreatedAt: null, ossCreatedFrom: null, ossRemovedAt: null, deletedAt: null, eventRequestId: null, callbackAt: null };
     const row = options.newRow(etag, base);
     if (row) {
       const result = await tx.insertOnce(anyTable, row as R, ['idempotencyKey']);

@@ -80,14 +80,18 @@ for (const backend of JOB_STORES) {
       const values = uploadValues({ object: 'order/a.bin', size: 50 });
       const created = put('order/a.bin', String(values.etag), 50, at(1));
       await deliver(recordUpload, runtime, [created], 3);
+      // The callback after its event: not a duplicate (it is the upload's callback), and it adds what only it knows.
       const reply = await handleCallback(recordUpload, jobCallback(recordUpload, values), runtime);
       assert.equal(reply.status, 200);
-      assert.equal(body(reply).duplicate, true);
+      assert.equal(body(reply).duplicate, false);
+      assert.equal(body(await handleCallback(recordUpload, jobCallback(recordUpload, values), runtime)).duplicate, true);
       await deliver(recordUpload, runtime, [del('order/a.bin', String(values.etag), 50, at(2))], 3);
       const rows = await read(await storeOf(recordUpload), (tx) => tx.find(records, { object: 'order/a.bin' }));
       assert.equal(rows.length, 1);
       assert.equal(body(reply).id, rows[0]!.id);
       assert.equal(rows[0]!.deletedAt?.getTime(), at(2).getTime());
+      assert.deepEqual([rows[0]!.ossRequestId, rows[0]!.eventRequestId, rows[0]!.clientIp], [values.reqId, created.requestId, values.clientIp]);
+      assert.ok(rows[0]!.callbackAt instanceof Date);
     });
 
     await t.test('record-upload: put E1, delete, put E2 delivered in every order, each 3 times → E1 deleted, E2 live', async () => {
@@ -166,6 +170,13 @@ for (const backend of JOB_STORES) {
       await deliver(mediaJob, runtime, [put('users/vic/v.mp4', video, 4096, at(14), 'video/mp4')], 3);
       const jobs = await read(await storeOf(mediaJob), (tx) => tx.find(mediaJobs, { object: 'users/vic/v.mp4' }));
       assert.deepEqual(jobs.map((j) => [j.status, j.owner, j.preset, j.size]), [['queued', 'vic', 'video-default', 4096]]);
+      // Its callback comes after all: the same job, not a duplicate, no second hand-off; the callback's owner binding wins.
+      const late = uploadValues({ object: 'users/vic/v.mp4', etag: video, size: 4096, mimeType: 'video/mp4', 'x:owner': 'victor' });
+      for (const duplicate of [false, true]) {
+        const reply = body(await handleCallback(mediaJob, jobCallback(mediaJob, late), runtime));
+        assert.deepEqual([reply.id, reply.duplicate, reply.dispatched], [jobs[0]!.id, duplicate, false]);
+      }
+      assert.equal((await read(await storeOf(mediaJob), (tx) => tx.get(mediaJobs, { id: jobs[0]!.id })))?.owner, 'victor');
       await deliver(mediaJob, runtime, [del('users/vic/v.mp4', video, 4096, at(15))], 3);
       const [cancelled] = await read(await storeOf(mediaJob), (tx) => tx.find(mediaJobs, { object: 'users/vic/v.mp4' }));
       assert.equal(cancelled?.status, 'cancelled');

@@ -484,6 +484,7 @@ function serverFaults(target: Target, ready: (t: TestContext) => Promise<boolean
           ossRemovedAt: null,
           deletedAt: null,
           eventRequestId: null,
+          callbackAt: null,
         });
         locked();
         await holding;
