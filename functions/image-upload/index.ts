@@ -10,9 +10,11 @@
  *   (shared/core/owner.ts); size, ETag and MIME type are OSS's (HeadObject). The image info (format,
  *   width, height) is what the uploader's template says: OSS fills it in a genuine callback.
  * Template (form): see `job.template.form`, or `npm run template -- image-upload`.
+ *
+ * On an OSS event (shared/core/object-state.ts): a deleted or overwritten image gets `deleted_at`.
  */
-import { createHash } from 'node:crypto';
 import * as v from 'valibot';
+import { applyObjectChange, callbackVersion, changeOfEvent, objectHash, objectKeysTable, VERSION_COLUMNS, versionMigration } from '../../shared/core/object-state.js';
 import { isAddressableKey, objectUrl, parseVariants, publicBaseUrl } from '../../shared/core/oss-urls.js';
 import { CallbackError, createHandler, defineJob, defineTable, env, envConfig, newId, oss } from '../../shared/index.js';
 
@@ -59,9 +61,24 @@ export const images = defineTable(
     reason: { type: 'string', maxLength: 64, nullable: true },
     message: { type: 'text', nullable: true },
     receivedAt: { type: 'timestamp' },
+    ...imageVersionColumns(),
   },
-  { primaryKey: ['id'], unique: [['idempotencyKey']], indexes: [['owner', 'receivedAt'], ['status', 'receivedAt'], ['objectHash']] },
+  {
+    primaryKey: ['id'],
+    unique: [['idempotencyKey']],
+    indexes: [['owner', 'receivedAt'], ['status', 'receivedAt'], ['objectHash']],
+    migrations: [versionMigration('events', { hasObjectHash: true })],
+  },
 );
+
+/** The rule's columns but objectHash, which images had from the start. */
+function imageVersionColumns() {
+  const { objectHash: _, ...rest } = VERSION_COLUMNS;
+  return rest;
+}
+
+/** One row per object key: serializes callbacks and events of one key. */
+export const imageKeys = objectKeysTable('image_upload');
 
 type Image = { object: string; size: number; format: string | undefined; width: number | undefined; height: number | undefined; mimeType: string | undefined };
 
@@ -106,7 +123,7 @@ export const job = defineJob({
   }),
   // x:owner is read only with IMAGE_UPLOAD_OWNER_FROM=x:owner (the template lists it for that case).
   custom: v.object({ owner: v.optional(v.string()) }),
-  tables: [images],
+  tables: [images, imageKeys],
   owner: true,
 
   async handle({ payload: p, object: o, owner, callback, store, signal, log }) {
@@ -120,7 +137,7 @@ export const job = defineJob({
           idempotencyKey: callback.idempotencyKey,
           bucket: o.bucket,
           object: o.key,
-          objectHash: createHash('sha256').update(`${o.bucket}/${o.key}`).digest('hex'),
+
           owner: owner!.id,
           format: p.imageFormat ?? null,
           width: p.imageWidth ?? null,
@@ -132,6 +149,8 @@ export const job = defineJob({
           reason: refusal?.reason ?? null,
           message: refusal?.message ?? null,
           receivedAt: callback.receivedAt,
+          ...callbackVersion(o.bucket, o.key, callback.receivedAt),
+          objectHash: objectHash(o.bucket, o.key),
         }),
       { signal },
     );
@@ -143,6 +162,15 @@ export const job = defineJob({
     const base = publicBaseUrl(c.IMAGE_PUBLIC_BASE_URL, o.bucket, callback.platform?.region ?? process.env.FC_REGION, 'IMAGE_PUBLIC_BASE_URL');
     const variants = Object.fromEntries(c.IMAGE_VARIANTS.map((variant) => [variant.name, objectUrl(base, o.key, variant.process)]));
     return { id: row.id, duplicate, url: objectUrl(base, o.key), variants };
+  },
+
+  /** An event: marks deleted (or overwritten) images (deleted_at); an image seen only by its event is not catalogued (no image info). */
+  async onEvent({ event, store, signal, log }) {
+    const { transitions } = await store.transaction(
+      (tx) => applyObjectChange(tx, { table: images, keys: imageKeys, change: changeOfEvent(event), newRow: () => undefined }),
+      { signal },
+    );
+    log({ deleted: transitions.filter((t) => !t.isLive).map((t) => t.row.id), revived: transitions.filter((t) => t.isLive).map((t) => t.row.id) });
   },
 });
 

@@ -29,6 +29,7 @@
  *   times; then it is marked failed.
  */
 import * as v from 'valibot';
+import { VERSION_COLUMNS, versionMigration } from '../../shared/core/object-state.js';
 import { env, envConfig, newId, type PlatformContext } from '../../shared/index.js';
 import { defineTable, type Store } from '../../shared/index.js';
 import { HandoffError, invokeAsync, type HandoffTarget } from '../../shared/handoff/index.js';
@@ -48,7 +49,7 @@ export const mediaJobs = defineTable(
     mimeType: { type: 'string', maxLength: 255, nullable: true },
     etag: { type: 'string', maxLength: 128 },
     preset: { type: 'string', maxLength: 64 },
-    status: { type: 'string', maxLength: 16 }, // queued | running | succeeded | failed
+    status: { type: 'string', maxLength: 16 }, // queued | running | succeeded | failed | cancelled (object deleted while queued)
     dispatchCount: { type: 'int' },
     lastDispatchAt: { type: 'timestamp', nullable: true },
     /** When media-dispatch may hand the job off again if it is still queued (or its lease expired). */
@@ -64,8 +65,14 @@ export const mediaJobs = defineTable(
     error: { type: 'text', nullable: true },
     createdAt: { type: 'timestamp' },
     updatedAt: { type: 'timestamp' },
+    ...VERSION_COLUMNS,
   },
-  { primaryKey: ['id'], unique: [['idempotencyKey']], indexes: [['status', 'nextDispatchAt']], migrations: [{ name: 'add-owner', up: [{ addColumn: 'owner' }] }] },
+  {
+    primaryKey: ['id'],
+    unique: [['idempotencyKey']],
+    indexes: [['status', 'nextDispatchAt']],
+    migrations: [{ name: 'add-owner', up: [{ addColumn: 'owner' }] }, versionMigration()],
+  },
 );
 
 export type MediaJob = NonNullable<(typeof mediaJobs)['__row']>;
@@ -171,7 +178,7 @@ export async function claimJob(store: Store, jobId: string, leaseMs: number, now
   return store.transaction(async (tx) => {
     const job = await tx.get(mediaJobs, { id: jobId }, { forUpdate: true });
     if (!job) return { claimed: false, reason: 'unknown' };
-    if (job.status === 'succeeded' || job.status === 'failed') return { claimed: false, reason: 'finished', job };
+    if (job.status === 'succeeded' || job.status === 'failed' || job.status === 'cancelled') return { claimed: false, reason: 'finished', job };
     if (job.status === 'running' && job.leaseUntil && job.leaseUntil > now) return { claimed: false, reason: 'running', job };
     const runId = newId();
     const patch = { status: 'running', runId, attempts: job.attempts + 1, startedAt: now, leaseUntil: new Date(now.getTime() + leaseMs), updatedAt: now };

@@ -11,12 +11,17 @@
  * so the reply is still 200, with "dispatched": false; media-dispatch (timer) hands it off again.
  * The worker contract (event, status reporting): ./contract.ts.
  *
+ * On an OSS event (./lifecycle.ts): creates the job of an upload whose callback was lost; cancels the
+ * queued job of a deleted or overwritten object.
+ *
  * Reply: 200 {"id","status":"queued","preset","duplicate","dispatched"}; for other uploads
  *        200 {"id":null,"skipped":"<why>"}.
  */
 import * as v from 'valibot';
-import { createHandler, defineJob, env, envConfig, newId, oss } from '../../shared/index.js';
-import { dispatchJob, handoffConfig, mediaJobs } from './contract.js';
+import { createHandler, defineJob, env, envConfig, oss } from '../../shared/index.js';
+import { callbackVersion } from '../../shared/core/object-state.js';
+import { dispatchJob, mediaJobs } from './contract.js';
+import { mediaKeys, onMediaEvent, queuedJob } from './lifecycle.js';
 
 export { mediaJobs } from './contract.js';
 
@@ -55,7 +60,7 @@ export const job = defineJob({
   description: 'Media jobs: commit a job for video/audio uploads, hand it to a worker asynchronously.',
   payload: v.object({ bucket: oss.bucket, object: oss.object, etag: oss.etag, size: oss.size, mimeType: oss.mimeType, reqId: oss.reqId }),
   custom: v.object({ owner: v.optional(v.string()) }),
-  tables: [mediaJobs],
+  tables: [mediaJobs, mediaKeys],
   owner: true,
 
   async handle({ object: o, owner, callback, store, signal, log }) {
@@ -65,38 +70,18 @@ export const job = defineJob({
       return { id: null, skipped: `${JSON.stringify(o.contentType ?? '')} has no preset in MEDIA_PRESETS: no job` };
     }
     const now = new Date();
-    const redispatchMs = handoffConfig().MEDIA_REDISPATCH_AFTER_S * 1000;
     // 1. Commit the job first: whatever happens to the hand-off, it is never lost.
-    const { row, duplicate } = await store.transaction(
-      (tx) =>
-        tx.insertOnce(mediaJobs, {
-          id: newId(),
-          idempotencyKey: callback.idempotencyKey,
-          bucket: o.bucket,
-          object: o.key,
-          owner: owner!.id,
-          size: o.size,
-          mimeType: o.contentType ?? null,
-          etag: o.etag,
-          preset,
-          status: 'queued',
-          dispatchCount: 1, // the hand-off below
-          lastDispatchAt: now,
-          nextDispatchAt: new Date(now.getTime() + redispatchMs),
-          dispatchRequestId: null,
-          dispatchError: null,
-          attempts: 0,
-          runId: null,
-          leaseUntil: null,
-          startedAt: null,
-          finishedAt: null,
-          result: null,
-          error: null,
-          createdAt: now,
-          updatedAt: now,
-        }),
-      { signal },
-    );
+    const version = callbackVersion(o.bucket, o.key, callback.receivedAt);
+    const job = queuedJob({ idempotencyKey: callback.idempotencyKey, bucket: o.bucket, object: o.key, owner: owner!.id, size: o.size, mimeType: o.contentType ?? null, etag: o.etag, preset }, version, now);
+    const { row, duplicate } = await store.transaction((tx) => tx.insertOnce(mediaJobs, job), { signal });
+    if (duplicate && row.callbackAt === null) {
+      // Its OSS event created (and handed off) the job first: this is its callback, not a duplicate.
+      const claimed = await store.transaction((tx) => tx.update(mediaJobs, { id: row.id, callbackAt: null }, { callbackAt: callback.receivedAt, owner: owner!.id, updatedAt: now }), { signal });
+      if (claimed === 1) {
+        log({ jobId: row.id, duplicate: false, createdByEvent: true });
+        return { id: row.id, status: row.status, preset: row.preset, duplicate: false, dispatched: false };
+      }
+    }
     if (duplicate) {
       log({ jobId: row.id, duplicate });
       return { id: row.id, status: row.status, preset: row.preset, duplicate, dispatched: false };
@@ -106,6 +91,9 @@ export const job = defineJob({
     log({ jobId: row.id, duplicate, dispatched: handoff.dispatched, handoffApi: handoff.api, fcRequestId: handoff.requestId, handoffError: handoff.error });
     return { id: row.id, status: 'queued', preset, duplicate, dispatched: handoff.dispatched };
   },
+
+  /** An event: creates the job of an upload whose callback was lost; cancels queued jobs of deleted objects (./lifecycle.ts). */
+  onEvent: (context) => onMediaEvent(context, (mimeType) => presetFor(mimeType, config().MEDIA_PRESETS)),
 });
 
 export const handler = createHandler(job);

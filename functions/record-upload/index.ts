@@ -1,6 +1,11 @@
 /**
  * record-upload: the upload registry. Records every verified upload once; a repeated or replayed
  * callback for the same upload (same bucket, key and ETag) gets the same id back with `"duplicate": true`.
+ *
+ * On a callback: records the upload (source 'callback'). On an OSS event (FC OSS trigger), through the
+ * rule of shared/core/object-state.ts: an upload whose callback never arrived is recorded (source
+ * 'event', facts from the event); a deleted or overwritten object gets `deleted_at`; any order of
+ * callbacks, events and redeliveries leaves one record per upload and converges to what the bucket holds.
  * Bucket, key, ETag, size, MIME type and CRC-64 are OSS's (HeadObject); image info, Content-MD5,
  * VPC id, client IP, operation, request id and custom variables are what the uploader's template says.
  *
@@ -8,6 +13,7 @@
  * Template (form): see `job.template.form`, or `npm run template -- record-upload`.
  */
 import * as v from 'valibot';
+import { applyObjectChange, callbackVersion, changeOfEvent, objectKeysTable, VERSION_COLUMNS, versionMigration } from '../../shared/core/object-state.js';
 import { createHandler, defineJob, defineTable, newId, oss } from '../../shared/index.js';
 
 export const uploads = defineTable(
@@ -31,9 +37,13 @@ export const uploads = defineTable(
     operation: { type: 'string', maxLength: 64 },
     custom: { type: 'json' },
     receivedAt: { type: 'timestamp' },
+    ...VERSION_COLUMNS,
   },
-  { primaryKey: ['id'], unique: [['idempotencyKey']], indexes: [['bucket', 'receivedAt']] },
+  { primaryKey: ['id'], unique: [['idempotencyKey']], indexes: [['bucket', 'receivedAt']], migrations: [versionMigration()] },
 );
+
+/** One row per object key: serializes callbacks and events of one key. */
+export const keys = objectKeysTable('oss_uploads');
 
 export const job = defineJob({
   name: 'record-upload',
@@ -56,11 +66,25 @@ export const job = defineJob({
   }),
   // Any custom `x:` variables the uploader adds are recorded as they are.
   custom: v.record(v.string(), v.string()),
-  tables: [uploads],
+  tables: [uploads, keys],
 
   async handle({ payload: p, custom, object, callback, store, signal, log }) {
+    // What only the callback knows (the template's values); OSS's facts come from `object`.
+    const fromCallback = {
+      mimeType: object.contentType ?? null,
+      imageWidth: p.imageWidth ?? null,
+      imageHeight: p.imageHeight ?? null,
+      imageFormat: p.imageFormat ?? null,
+      crc64: object.crc64 ?? null,
+      contentMd5: p.contentMd5 ?? null,
+      vpcId: p.vpcId ?? null,
+      clientIp: p.clientIp,
+      ossRequestId: p.reqId,
+      operation: p.operation,
+      custom,
+    };
     // One statement: a transaction of its own, in as few round trips as the store allows.
-    const { row, duplicate } = await store.insertOnce(
+    let { row, duplicate } = await store.insertOnce(
       uploads,
       {
         id: newId(),
@@ -69,23 +93,58 @@ export const job = defineJob({
         object: object.key,
         etag: object.etag,
         size: object.size,
-        mimeType: object.contentType ?? null,
-        imageWidth: p.imageWidth ?? null,
-        imageHeight: p.imageHeight ?? null,
-        imageFormat: p.imageFormat ?? null,
-        crc64: object.crc64 ?? null,
-        contentMd5: p.contentMd5 ?? null,
-        vpcId: p.vpcId ?? null,
-        clientIp: p.clientIp,
-        ossRequestId: p.reqId,
-        operation: p.operation,
-        custom,
+        ...fromCallback,
         receivedAt: callback.receivedAt,
+        ...callbackVersion(object.bucket, object.key, callback.receivedAt),
       },
       { signal },
     );
-    log({ recordId: row.id, duplicate });
+    if (duplicate && row.callbackAt === null) {
+      // Its OSS event recorded the upload first: this is its callback, not a duplicate; it adds what only it knows.
+      const patch = { ...fromCallback, callbackAt: callback.receivedAt };
+      if ((await store.transaction((tx) => tx.update(uploads, { id: row.id, callbackAt: null }, patch), { signal })) === 1) {
+        ({ row, duplicate } = { row: { ...row, ...patch }, duplicate: false });
+      }
+    }
+    log({ recordId: row.id, duplicate, source: row.ossCreatedFrom });
     return { id: row.id, duplicate };
+  },
+
+  async onEvent({ event: e, store, signal, log }) {
+    const change = changeOfEvent(e);
+    const now = new Date();
+    const { row, inserted, transitions } = await store.transaction(
+      (tx) =>
+        applyObjectChange(tx, {
+          table: uploads,
+          keys,
+          change,
+          now,
+          // An upload whose callback never came (or a removal seen first): recorded from the event.
+          newRow: (etag, base) => ({
+            ...base,
+            id: newId(),
+            bucket: e.bucket,
+            object: e.key,
+            etag,
+            size: e.size ?? 0,
+            mimeType: e.mimeType ?? null,
+            imageWidth: null,
+            imageHeight: null,
+            imageFormat: null,
+            crc64: null,
+            contentMd5: null,
+            vpcId: null,
+            clientIp: e.sourceIp ?? '',
+            ossRequestId: e.requestId ?? '',
+            operation: e.name.slice(e.name.indexOf(':') + 1),
+            custom: {},
+            receivedAt: now,
+          }),
+        }),
+      { signal },
+    );
+    log({ recordId: row?.id, inserted, deletedAt: row?.deletedAt ?? null, changed: transitions.length, requestIdMatches: row?.ossRequestId && e.requestId ? row.ossRequestId === e.requestId : undefined });
   },
 });
 

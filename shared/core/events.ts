@@ -20,6 +20,7 @@ import { CallbackError, isCallbackError } from '../protocol/errors.js';
 import type { CoreConfig } from './config.js';
 import type { Job, JsonObject } from './job.js';
 import { type Runtime, withDeadline } from './pipeline.js';
+import { ownerFromKey } from './owner.js';
 import type { PlatformContext } from './platform.js';
 
 export type OssEventKind = 'created' | 'removed';
@@ -46,6 +47,8 @@ export interface OssObjectEvent {
   region?: string;
   /** `requestParameters.sourceIPAddress`: the client that made the OSS request. */
   sourceIp?: string;
+  /** `oss.object.objectMeta.mimeType`, when OSS sends it (seen in real PostObject events). */
+  mimeType?: string;
 }
 
 /** An event record that was not handed to the job: unreadable (`InvalidEvent`) or of no use (`Skipped`). */
@@ -168,7 +171,9 @@ export async function handleObjectEvents(
           async (time) => {
             const store = await runtime.storeFor(job);
             time.throwIfExpired();
-            await onEvent({ event, store, signal: time.signal, log: (fields: JsonObject) => Object.assign(line, fields), platform });
+            const owner = job.owner ? ownerFromKey(job.name, runtime.config.owner, event.key) : undefined;
+            if (job.owner) line.owner = owner?.id ?? null;
+            await onEvent({ event, owner, store, signal: time.signal, log: (fields: JsonObject) => Object.assign(line, fields), platform });
           },
           deadlineError,
         );

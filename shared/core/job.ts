@@ -61,8 +61,13 @@ export interface JobContext<P, C> {
 
 /** What `onEvent` gets for one OSS object event (see core/events.ts). */
 export interface ObjectEventContext {
-  /** Validated: bucket (already allowed), key, ETag and size as OSS reports them. */
+  /** Validated: bucket (already allowed), key, ETag and size as OSS reports them (authoritative: no HEAD). */
   event: OssObjectEvent;
+  /**
+   * For jobs defined with `owner: true`: the owner from <JOB>_OWNER_KEY_PATTERN on the key when that is
+   * set and matches (an event carries no token nor x:owner); undefined = unknown.
+   */
+  owner: Owner | undefined;
   /** The datastore, opened and migrated for this job's tables. */
   store: Store;
   /** Aborted when EVENT_DEADLINE_MS passes: pass it on to slow calls. */

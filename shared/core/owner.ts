@@ -194,3 +194,20 @@ function fromSource(from: OwnerSource, binding: OwnerBinding, input: OwnerInput,
     }
   }
 }
+
+/**
+ * The owner of an object known only from an OSS event (no token, no x:owner): the first capture group
+ * of <JOB>_OWNER_KEY_PATTERN on the key when that pattern is set and matches, else undefined (unknown).
+ */
+export function ownerFromKey(job: string, config: OwnerConfig, key: string): Owner | undefined {
+  const raw = config.vars[ownerSettingNames(job).pattern]?.trim();
+  if (!raw) return undefined;
+  let pattern: RegExp;
+  try {
+    pattern = new RegExp(raw);
+  } catch (error) {
+    throw configError(`${ownerSettingNames(job).pattern}=${JSON.stringify(raw)} is not a regular expression (${(error as Error).message})`);
+  }
+  const id = pattern.exec(key)?.[1];
+  return id && id.length <= MAX_OWNER_LENGTH ? { id, from: 'key' } : undefined;
+}

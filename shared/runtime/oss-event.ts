@@ -106,6 +106,8 @@ function readRecord(record: unknown, index: number): OssObjectEvent | OssEventIs
   if (sequencer) event.sequencer = sequencer;
   const region = text(r.region);
   if (region) event.region = region;
+  const mimeType = text(object(o.objectMeta).mimeType);
+  if (mimeType) event.mimeType = mimeType;
   const sourceIp = text(object(r.requestParameters).sourceIPAddress);
   if (sourceIp) event.sourceIp = sourceIp;
   return event;

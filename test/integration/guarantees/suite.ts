@@ -478,6 +478,13 @@ function serverFaults(target: Target, ready: (t: TestContext) => Promise<boolean
           operation: 'PutObject',
           custom: {},
           receivedAt: new Date(),
+          objectHash: null,
+          ossCreatedAt: null,
+          ossCreatedFrom: null,
+          ossRemovedAt: null,
+          deletedAt: null,
+          eventRequestId: null,
+          callbackAt: null,
         });
         locked();
         await holding;

@@ -26,9 +26,11 @@ const schema = JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', 'serverles
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
 
 /** The settings a deploy cannot do without: s.yaml gives them no default. */
-export const REQUIRED = ['OSS_ALLOWED_BUCKETS', 'DATABASE_URL'];
+export const REQUIRED = ['OSS_ALLOWED_BUCKETS', 'DATABASE_URL', 'OSS_EVENT_BUCKET', 'FC_ACCOUNT_ID'];
 const REQUIRED_VALUES: Record<string, string> = {
   OSS_ALLOWED_BUCKETS: 'examplebucket',
+  OSS_EVENT_BUCKET: 'examplebucket',
+  FC_ACCOUNT_ID: '1234567890123456',
   DATABASE_URL: 'postgres://uploader:secret@pgm-example.pg.rds.aliyuncs.com:5432/uploads',
 };
 
@@ -142,6 +144,30 @@ describe('s.yaml, as Serverless Devs parses it', () => {
     const one = parsed(['record_upload', 'deploy']);
     assert.deepEqual(one.steps.map((step) => step.projectName), ['record_upload']);
     assert.deepEqual(one.actions.map((action) => action.value), ['npm ci && npm run build']);
+  });
+
+  it('gives each callback job an OSS trigger: explicit events, prefix/suffix from settings, the bucket, the role, retries', () => {
+    const jobs = ['record-upload', 'image-upload', 'usage-quota', 'media-job'];
+    const custom = parsed(['deploy'], { ...REQUIRED_VALUES, USAGE_QUOTA_EVENT_PREFIX: 'users/', USAGE_QUOTA_EVENT_SUFFIX: '.bin' });
+    for (const step of custom.steps.filter((s) => jobs.includes(s.props.functionName as string))) {
+      const triggers = step.props.triggers as { triggerType: string; sourceArn?: string; invocationRole?: string; triggerConfig: any }[];
+      const oss = triggers.filter((t) => t.triggerType === 'oss');
+      assert.equal(oss.length, 1, `${step.projectName}: one OSS trigger`);
+      assert.ok(triggers.some((t) => t.triggerType === 'http'), `${step.projectName}: still its HTTP trigger`);
+      const [trigger] = oss;
+      assert.equal(trigger!.sourceArn, 'acs:oss:cn-hangzhou:1234567890123456:examplebucket');
+      assert.equal(trigger!.invocationRole, 'acs:ram::1234567890123456:role/aliyunosseventnotificationrole');
+      const events: string[] = trigger!.triggerConfig.events;
+      assert.ok(!events.some((e) => e.endsWith(':*')), `${step.projectName}: no wildcard event`);
+      for (const e of ['oss:ObjectCreated:PutObject', 'oss:ObjectCreated:PostObject', 'oss:ObjectCreated:CompleteMultipartUpload', 'oss:ObjectCreated:CopyObject', 'oss:ObjectRemoved:DeleteObject', 'oss:ObjectRemoved:DeleteObjects']) {
+        assert.ok(events.includes(e), `${step.projectName}: ${e}`);
+      }
+      const key = step.props.functionName === 'usage-quota' ? { prefix: 'users/', suffix: '.bin' } : { prefix: '', suffix: '' };
+      assert.deepEqual(trigger!.triggerConfig.filter.key, key);
+      const async = step.props.asyncInvokeConfig as Record<string, number>;
+      assert.equal(async.maxAsyncRetryAttempts, 3);
+      assert.ok(async.maxAsyncEventAgeInSeconds! > 0 && async.maxAsyncEventAgeInSeconds! <= 604800);
+    }
   });
 
   it('documents every setting it passes to the functions in the README', () => {

@@ -54,6 +54,7 @@ describe('parseOssEvent: the literal fixtures', () => {
         eventTime: new Date('2025-12-13T17:17:27.000Z'),
         region: 'cn-hangzhou',
         sourceIp: '124.90.188.215',
+        mimeType: 'video/mp4',
       },
     ]);
   });
