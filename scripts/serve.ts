@@ -108,6 +108,7 @@ server.listen(port, host, async () => {
     try {
       localOss = await startLocalOss(all, { ...oss, port: oss.port, credentials: local.credentials, log: runtime.log });
       for (const line of localOss.banner) out.write(`${line}\n`);
+      ossNotices.push(...localOss.notices);
     } catch (error) {
       ossNotices.push(`the local OSS endpoint could not start on port ${oss.port} (${(error as Error).message}); set OSS_EMULATOR_PORT to another port, or 0 to turn it off`);
     }
