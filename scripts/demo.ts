@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join, resolve } from 'node:path';
 import { SignJWT } from 'jose';
+import { DEFAULT_UPLOAD_KEY_PREFIX } from '../shared/core/event-filter.js';
 import type { Job } from '../shared/core/job.js';
 import type { Runtime } from '../shared/core/pipeline.js';
 import type { Table } from '../shared/store/types.js';
@@ -67,7 +68,8 @@ export function createDemo(options: DemoOptions) {
   };
 
   async function records(owner: string) {
-    const prefix = `${env.UPLOAD_KEY_PREFIX || 'uploads'}/${owner}/`;
+    // record-upload's uploads through upload-policy: <UPLOAD_KEY_PREFIX>/record-upload/<owner>/…
+    const prefix = `${env.UPLOAD_KEY_PREFIX || DEFAULT_UPLOAD_KEY_PREFIX}/record-upload/${owner}/`;
     const out: Record<string, unknown> = { owner };
     const quotaOwners = table('usage-quota', 'usage_quota_owners');
     const quotaUploads = table('usage-quota', 'usage_quota_uploads');
@@ -84,7 +86,7 @@ export function createDemo(options: DemoOptions) {
     }
     if (registry) {
       const store = await options.runtime.storeFor(registry.job);
-      // Keys under <prefix>/<owner>/: '0' is the character after '/'.
+      // Keys under <prefix>/record-upload/<owner>/: '0' is the character after '/'.
       const range = { gte: prefix, lt: `${prefix.slice(0, -1)}0` };
       out.records = await store.transaction((tx) => tx.find(registry.table, { object: range }, { orderBy: 'receivedAt', descending: true, limit: 10 }));
     }

@@ -12,8 +12,9 @@
  * see shared/runtime/fc-api.ts and applyLocalFcApiDefaults in scripts/local-env.ts.
  *
  * And a local OSS endpoint (shared/testing/oss-emulator) on OSS_EMULATOR_PORT (default 9001, 0: off):
- * real uploaders upload to it with callbacks to these functions, and every local function gets the
- * OSS event of each created or deleted object, as a native FC OSS trigger delivers it.
+ * real uploaders upload to it with callbacks to these functions, and each local callback function gets
+ * the OSS event of each created or deleted object under its trigger's key filter (s.yaml's
+ * <JOB>_EVENT_PREFIX/_SUFFIX, default uploads/<job>/), as a native FC OSS trigger delivers it.
  */
 import { createServer } from 'node:http';
 import { configFromEnv } from '../shared/core/config.js';
@@ -108,6 +109,7 @@ server.listen(port, host, async () => {
     try {
       localOss = await startLocalOss(all, { ...oss, port: oss.port, credentials: local.credentials, log: runtime.log });
       for (const line of localOss.banner) out.write(`${line}\n`);
+      ossNotices.push(...localOss.notices);
     } catch (error) {
       ossNotices.push(`the local OSS endpoint could not start on port ${oss.port} (${(error as Error).message}); set OSS_EMULATOR_PORT to another port, or 0 to turn it off`);
     }

@@ -2,9 +2,11 @@
  * upload-policy: the application server's half of a direct upload from a browser or an app.
  * `POST /upload-policy` with `Authorization: Bearer <the application's sign-in JWT>` and
  * `{"job","filename","contentType","size"}` → `{"url","fields","key","expiresAt","maxBytes","put"}`:
- * a V4 PostObject policy for ONE key under `<UPLOAD_KEY_PREFIX>/<owner>/`, with the size, the
+ * a V4 PostObject policy for ONE key under `<UPLOAD_KEY_PREFIX>/<job>/<owner>/`, with the size, the
  * Content-Type and the callback (carrying an upload token that binds owner, bucket, key, job and
- * expiry) pinned by conditions; and a presigned PUT URL with the same callback.
+ * expiry) pinned by conditions; and a presigned PUT URL with the same callback. Each job's uploads
+ * get their own key space, `<UPLOAD_KEY_PREFIX>/<job>/`: the prefix its OSS trigger watches by default
+ * (shared/core/event-filter.ts), so each job gets the events of its own uploads.
  * Refusals (JSON, stable codes): TokenMissing / TokenInvalid / TokenExpired 401, OriginNotAllowed 403,
  * InvalidRequest 400, UnsupportedContentType 415, JobNotOffered 404, UploadTooLarge 413,
  * ContentTypeNotAllowed 415, MethodNotAllowed 405, KeysUnavailable 503, CredentialsUnavailable 500,
@@ -85,7 +87,7 @@ export const http = defineHttpFunction({
     if (!region) throw configurationError('UPLOAD_REGION is not set and the function\'s region is unknown (FC_REGION): set UPLOAD_REGION to the bucket\'s region');
     const now = new Date();
     const bucket = s.c.UPLOAD_BUCKET;
-    const key = `${s.c.UPLOAD_KEY_PREFIX}/${owner}/${randomBytes(16).toString('base64url')}${extensionOf(body.filename)}`;
+    const key = `${s.c.UPLOAD_KEY_PREFIX}/${body.job}/${owner}/${randomBytes(16).toString('base64url')}${extensionOf(body.filename)}`;
     const expiresAt = Math.floor(now.getTime() / 1000) + s.c.UPLOAD_POLICY_TTL_S;
     const token = signUploadToken({ bucket, key, owner, job: body.job, expiresAt }, s.c.UPLOAD_TOKEN_SECRET!);
     const signed = signUpload({

@@ -4,6 +4,7 @@
  * secret's value.
  */
 import { parseAllowedBuckets } from '../../shared/core/config.js';
+import { DEFAULT_UPLOAD_KEY_PREFIX } from '../../shared/core/event-filter.js';
 import { assertTokenSecret } from '../../shared/core/upload-token.js';
 import { CallbackError, configurationError, env, envConfig } from '../../shared/index.js';
 import { createVerifier, type Verifier } from './auth.js';
@@ -17,7 +18,8 @@ export const config = envConfig({
   UPLOAD_REGION: env.optional({ pattern: /^(oss-)?[a-z]+(-[a-z0-9]+)+$/, expected: 'a region such as cn-hangzhou' }),
   /** Where the browser posts the form; {bucket} and {region} are filled in. */
   UPLOAD_URL: env.url({ default: 'https://{bucket}.oss-{region}.aliyuncs.com' }),
-  UPLOAD_KEY_PREFIX: env.string({ default: 'uploads', pattern: /^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/, expected: 'key segments of letters, digits, _ and -, separated by /' }),
+  /** Keys are `<UPLOAD_KEY_PREFIX>/<job>/<owner>/<random id><ext>`; each job's OSS trigger watches `uploads/<job>/` by default. */
+  UPLOAD_KEY_PREFIX: env.string({ default: DEFAULT_UPLOAD_KEY_PREFIX, pattern: /^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/, expected: 'key segments of letters, digits, _ and -, separated by /' }),
   UPLOAD_MAX_BYTES: env.integer({ default: 100 * 1024 * 1024, min: 1, max: 5 * 1024 ** 3 }),
   UPLOAD_POLICY_TTL_S: env.integer({ default: 600, min: 60, max: MAX_POLICY_TTL_S }),
   /** The jobs a policy may be issued for; empty = every callback job. */

@@ -60,6 +60,9 @@ describe('npm start: the local OSS endpoint', () => {
     assert.match(ossUrl, /^http:\/\/127\.0\.0\.1:\d+$/, server.banner);
     assert.match(server.banner, /key pair: local-dev-access-key-id \/ local-dev-access-key-secret/);
     assert.match(server.banner, /new OSS\(\{ endpoint: 'http:\/\/127\.0\.0\.1:\d+'/);
+    // Events go through s.yaml's trigger filters (default: each job's own prefix), unique: no notice.
+    for (const job of ['record-upload', 'image-upload', 'usage-quota', 'media-job']) assert.match(server.banner, new RegExp(`uploads/${job}/\\*  → ${job}\n`));
+    assert.doesNotMatch(server.banner, /a deploy would refuse/);
   });
 
   it('ali-oss put with the record-upload callback: the function records it and its JSON is the upload response', async () => {

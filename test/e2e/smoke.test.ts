@@ -101,7 +101,8 @@ describe('npm run smoke against npm start and its local OSS', () => {
   });
 
   it('a callback URL the function refuses (404: no function there) → OSS 203 CallbackFailed → exit 1, a clear message, the object deleted', async () => {
-    const key = `smoke/${Date.now()}-refused.txt`;
+    // Under record-upload's event prefix (s.yaml's default, uploads/record-upload/): its events reach it.
+    const key = `uploads/record-upload/smoke/${Date.now()}-refused.txt`;
     const run = await smoke(['--url', `${server.base}/no-such-function`, '--function', 'record-upload', '--bucket', BUCKET, '--endpoint', ossUrl, '--key', key]);
     assert.equal(run.code, 1, `${run.stdout}\n${run.stderr}`);
     assert.match(run.stdout, new RegExp(`OSS stored oss://${BUCKET}/${key} but the callback failed: 203 CallbackFailed "Error status : 404\\."`));

@@ -64,7 +64,7 @@ describe('demo page in Chromium', { skip: unavailable }, () => {
       assert.deepEqual(JSON.parse((await page.textContent('#policy-request'))!), { job: 'usage-quota', filename: 'hello.txt', contentType: 'text/plain', size: 11 });
       const reply = JSON.parse((await page.textContent('#policy-reply'))!);
       assert.equal(reply.url, `${ossUrl}/local-bucket`);
-      assert.match(reply.key, /^uploads\/alice\/[A-Za-z0-9_-]{22}\.txt$/);
+      assert.match(reply.key, /^uploads\/usage-quota\/alice\/[A-Za-z0-9_-]{22}\.txt$/);
       assert.equal(reply.fields.key, reply.key);
       assert.equal(reply.fields['Content-Type'], 'text/plain');
       const callback = JSON.parse(Buffer.from(reply.fields.callback, 'base64').toString());

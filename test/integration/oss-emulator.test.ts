@@ -14,6 +14,8 @@ import { createRequire } from 'node:module';
 import { after, before, describe, it } from 'node:test';
 import { stringToSign } from '../../shared/protocol/signature.js';
 import { type OssEmulator, type OssEventRecord, startOssEmulator } from '../../shared/testing/oss-emulator/index.js';
+import type { AnyLoadedFunction } from '../../scripts/functions.js';
+import { functionEventTargets } from '../../scripts/local-oss.js';
 import { DEV_KEY_URL, DEV_TRUSTED_KEYS } from '../helpers/callbacks.js';
 
 /** The real ali-oss client (it ships no types; its results are checked field by field below). */
@@ -550,7 +552,7 @@ describe('upload-policy\'s policy and presigned PUT against the local OSS', () =
       ['success_action_status 204', { ...policy.fields, success_action_status: '204' }, /\["eq","\$success_action_status","200"\]/],
       ['another callback', { ...policy.fields, callback: otherCallback }, /\{"callback":"/],
       ['another Content-Type', { ...policy.fields, 'Content-Type': 'text/html' }, /\["eq","\$Content-Type","text\/plain"\]/],
-      ['another key', { ...policy.fields, key: 'uploads/mallory/a.txt' }, /\["eq","\$key","uploads\/bob\//],
+      ['another key', { ...policy.fields, key: 'uploads/usage-quota/mallory/a.txt' }, /\["eq","\$key","uploads\/usage-quota\/bob\//],
     ];
     for (const [what, fields, condition] of cases) {
       const response = await postForm(policy, fields, 'hello');
@@ -598,5 +600,47 @@ describe('upload-policy\'s policy and presigned PUT against the local OSS', () =
       assert.match(refused.text, /<Code>SignatureDoesNotMatch<\/Code>/, what);
     }
     assert.equal(received.length, calls + 1);
+  });
+
+  it('npm start\'s event targets: each job gets the events of its own key space (s.yaml\'s filters), nothing else', async () => {
+    const got: [string, string, string, number][] = [];
+    const jobs = ['record-upload', 'image-upload', 'usage-quota', 'media-job'];
+    const functions = jobs.map((name) => ({
+      kind: 'callback',
+      name,
+      handler: async (event: Buffer, context: { function: { name: string }; retryCount: number }) => {
+        for (const e of (JSON.parse(event.toString()) as { events: OssEventRecord[] }).events) got.push([name, e.oss.object.key, context.function.name, context.retryCount]);
+      },
+    })) as unknown as AnyLoadedFunction[];
+    // media-job's filter moved by its settings, as `export MEDIA_JOB_EVENT_PREFIX=videos/` moves its trigger.
+    const targets = functionEventTargets(functions, { region: 'cn-hangzhou', accountId: '1234567890123456', credentials: KEY }, { MEDIA_JOB_EVENT_PREFIX: 'videos/', MEDIA_JOB_EVENT_SUFFIX: '.mp4' });
+    assert.deepEqual(targets.map((t) => [t.name, t.prefix, t.suffix]), [
+      ['record-upload', 'uploads/record-upload/', ''], ['image-upload', 'uploads/image-upload/', ''], ['usage-quota', 'uploads/usage-quota/', ''], ['media-job', 'videos/', '.mp4'],
+    ]);
+    const local = await startOssEmulator({ port: 0, dataDir: join(tmp, 'jobs-data'), buckets: new Set([BUCKET]), credentials: KEY, region: 'cn-hangzhou', eventTargets: targets });
+    try {
+      const keys: Record<string, string> = {};
+      for (const job of jobs) {
+        const policy = await policyFor('dora', { job, filename: 'a.png', contentType: 'image/png', size: 4 });
+        const posted = await postForm({ ...policy, url: policy.url.replace(emulator.url, local.url) }, policy.fields, 'png?');
+        assert.equal(posted.status, 200, `${job}: ${await posted.text()}`);
+        keys[job] = policy.key;
+      }
+      const direct = new OSS({ endpoint: local.url, region: 'oss-cn-hangzhou', bucket: BUCKET, ...KEY });
+      for (const key of ['videos/a.mp4', 'videos/a.mov', 'elsewhere/a.png']) await direct.put(key, Buffer.from(key));
+      await direct.delete(keys['usage-quota']);
+      await local.eventsIdle();
+      assert.deepEqual(got.sort(), [
+        ['image-upload', keys['image-upload']!, 'image-upload', 0],
+        ['media-job', 'videos/a.mp4', 'media-job', 0],
+        ['record-upload', keys['record-upload']!, 'record-upload', 0],
+        ['usage-quota', keys['usage-quota']!, 'usage-quota', 0],
+        ['usage-quota', keys['usage-quota']!, 'usage-quota', 0],
+      ]);
+      // media-job's own upload-policy key is outside its moved prefix: no events (move UPLOAD_KEY_PREFIX with it).
+      assert.ok(keys['media-job']!.startsWith('uploads/media-job/dora/'));
+    } finally {
+      await local.close();
+    }
   });
 });

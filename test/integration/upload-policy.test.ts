@@ -10,8 +10,9 @@ import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { handler } from '../../functions/upload-policy/index.js';
-import { imageLimits } from '../../functions/upload-policy/jobs.js';
+import { imageLimits, JOB_TEMPLATES } from '../../functions/upload-policy/jobs.js';
 import { resetSettings } from '../../functions/upload-policy/settings.js';
+import { eventKeyFilter, matchesKeyFilter } from '../../shared/core/event-filter.js';
 import { verifyUploadToken } from '../../shared/core/upload-token.js';
 import { signPostPolicyV4 } from '../../shared/protocol/oss-v4.js';
 import { fc2Request, fc2Response } from '../../shared/testing/platforms.js';
@@ -28,7 +29,7 @@ const BASE_ENV = {
   UPLOAD_TOKEN_SECRET: TOKEN_SECRET,
   OSS_CALLBACK_LOG: 'off',
 };
-const MANAGED = [...Object.keys(BASE_ENV), 'FC_REGION', 'UPLOAD_JWKS_URL', 'UPLOAD_JWT_ISSUER', 'UPLOAD_JWT_AUDIENCE', 'UPLOAD_MAX_BYTES', 'UPLOAD_JOBS', 'FC_FUNCTION_NAME', 'IMAGE_MAX_BYTES', 'UPLOAD_POLICY_TTL_S'];
+const MANAGED = [...Object.keys(BASE_ENV), 'UPLOAD_KEY_PREFIX', 'FC_REGION', 'UPLOAD_JWKS_URL', 'UPLOAD_JWT_ISSUER', 'UPLOAD_JWT_AUDIENCE', 'UPLOAD_MAX_BYTES', 'UPLOAD_JOBS', 'FC_FUNCTION_NAME', 'IMAGE_MAX_BYTES', 'UPLOAD_POLICY_TTL_S'];
 const saved = Object.fromEntries(MANAGED.map((k) => [k, process.env[k]]));
 
 function setEnv(extra: Record<string, string | undefined> = {}) {
@@ -71,7 +72,7 @@ describe('upload-policy', () => {
   it('signs a V4 policy for one key of the owner, with size, type and callback pinned', async () => {
     const { status, json } = await call({ body: upload, token: await sign('alice') });
     assert.equal(status, 200, JSON.stringify(json));
-    assert.match(json.key, /^uploads\/alice\/[A-Za-z0-9_-]{22}\.png$/);
+    assert.match(json.key, /^uploads\/usage-quota\/alice\/[A-Za-z0-9_-]{22}\.png$/);
     assert.equal(json.url, 'https://photos.oss-cn-hangzhou.aliyuncs.com');
     assert.equal(json.maxBytes, 100 * 1024 * 1024);
     const f = json.fields;
@@ -107,7 +108,7 @@ describe('upload-policy', () => {
     assert.equal(check.claims.owner, 'alice');
     assert.equal(check.claims.expiresAt * 1000, expiry);
     // The same token is worth nothing for another object or job.
-    assert.equal(verifyUploadToken(token, { bucket: 'photos', key: 'uploads/bob/x.png', job: 'usage-quota' }, TOKEN_SECRET).ok, false);
+    assert.equal(verifyUploadToken(token, { bucket: 'photos', key: 'uploads/usage-quota/bob/x.png', job: 'usage-quota' }, TOKEN_SECRET).ok, false);
     assert.equal(verifyUploadToken(token, { bucket: 'photos', key: json.key, job: 'record-upload' }, TOKEN_SECRET).ok, false);
     // The presigned PUT carries the same callback, signed, and pins type, exact length and no-overwrite.
     const put = new URL(json.put.url);
@@ -127,8 +128,29 @@ describe('upload-policy', () => {
     assert.notEqual(a.json.key, b.json.key);
     const r = await call({ body: { ...upload, job: 'record-upload', filename: 'notes' }, token });
     assert.equal(r.status, 200);
-    assert.match(r.json.key, /^uploads\/alice\/[A-Za-z0-9_-]{22}$/);
+    assert.match(r.json.key, /^uploads\/record-upload\/alice\/[A-Za-z0-9_-]{22}$/);
     assert.equal(r.json.fields['x:owner'], undefined);
+  });
+
+  it('puts each job\'s uploads in its own key space: the prefix its OSS trigger watches by default, and no other job\'s', async () => {
+    const token = await sign('alice');
+    const jobs = Object.keys(JOB_TEMPLATES);
+    assert.ok(jobs.length >= 4);
+    for (const job of jobs) {
+      const r = await call({ body: { ...upload, job }, token });
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+      assert.ok(r.json.key.startsWith(`uploads/${job}/alice/`), r.json.key);
+      for (const other of jobs) {
+        assert.equal(matchesKeyFilter(eventKeyFilter(other, {}), r.json.key), other === job, `${r.json.key}: ${other}'s trigger`);
+      }
+      assert.ok(verifyUploadToken(new URL(JSON.parse(Buffer.from(r.json.fields.callback, 'base64').toString()).callbackUrl).searchParams.get('upload_token')!, { bucket: 'photos', key: r.json.key, job }, TOKEN_SECRET).ok);
+    }
+    // Another UPLOAD_KEY_PREFIX moves every job's key space (then export <JOB>_EVENT_PREFIX to match).
+    setEnv({ UPLOAD_KEY_PREFIX: 'media/in' });
+    const moved = await call({ body: upload, token });
+    assert.match(moved.json.key, /^media\/in\/usage-quota\/alice\/[A-Za-z0-9_-]{22}\.png$/);
+    assert.ok(matchesKeyFilter(eventKeyFilter('usage-quota', { USAGE_QUOTA_EVENT_PREFIX: 'media/in/usage-quota/' }), moved.json.key));
+    assert.equal(matchesKeyFilter(eventKeyFilter('usage-quota', {}), moved.json.key), false);
   });
 
   it('without STS: no security token anywhere', async () => {
@@ -259,7 +281,7 @@ describe('upload-policy', () => {
     const resp = fc2Response();
     await (handler as (a: unknown, b: unknown, c: unknown) => Promise<void>)(req, resp, CONTEXT);
     assert.equal(resp.statusCode, 200, resp.body?.toString());
-    assert.match(JSON.parse(resp.body!.toString()).key, /^uploads\/bob\//);
+    assert.match(JSON.parse(resp.body!.toString()).key, /^uploads\/usage-quota\/bob\//);
   });
 });
 
@@ -306,7 +328,7 @@ describe('upload-policy with a JWKS (RS256, ES256)', () => {
     for (const token of [await issue(rsa, 'RS256', 'rsa-1'), await issue(ec, 'ES256', 'ec-1'), await issue(rsa, 'RS256', 'rsa-1')]) {
       const r = await call({ body: upload, token });
       assert.equal(r.status, 200, JSON.stringify(r.json));
-      assert.match(r.json.key, /^uploads\/carol\//);
+      assert.match(r.json.key, /^uploads\/usage-quota\/carol\//);
     }
     assert.equal(fetches, 1);
   });

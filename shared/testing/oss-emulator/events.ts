@@ -6,7 +6,8 @@
  * `createEventDelivery` delivers asynchronously, never delaying the upload's response, and retries a
  * target that fails the way FC retries an asynchronous invocation whose function throws: up to 3
  * retries by default, with a growing delay (FC does not document its delays; the default here is
- * 1 s, 2 s, 4 s, configurable).
+ * 1 s, 2 s, 4 s, configurable). A target may carry its trigger's key filter (prefix, suffix): it then
+ * gets only the events of matching keys, as a native OSS trigger does.
  */
 import { createHash } from 'node:crypto';
 
@@ -100,8 +101,23 @@ export function ossEventPayload(records: readonly OssEventRecord[]): Buffer {
 /** A function that handles OSS events: like FC, it gets the event Buffer; `retryCount` is context.retryCount. */
 export type EventTarget = (event: Buffer, attempt: { retryCount: number }) => Promise<unknown> | unknown;
 
+/** A target behind a native OSS trigger's key filter: only keys starting with `prefix` and ending with `suffix`. */
+export interface FilteredEventTarget {
+  deliver: EventTarget;
+  prefix?: string;
+  suffix?: string;
+}
+
+export type AnyEventTarget = EventTarget | FilteredEventTarget;
+
+/** True when the target's key filter lets the key through (a bare function takes every key). */
+export function targetWants(target: AnyEventTarget, key: string): boolean {
+  if (typeof target === 'function') return true;
+  return key.startsWith(target.prefix ?? '') && key.endsWith(target.suffix ?? '');
+}
+
 export interface EventDeliveryOptions {
-  targets: readonly EventTarget[] | (() => readonly EventTarget[]);
+  targets: readonly AnyEventTarget[] | (() => readonly AnyEventTarget[]);
   /** Retries after the first failure (FC's maxAsyncRetryAttempts default: 3). */
   retries?: number;
   /** The delay before retry n (1-based). Default 1000 × 2^(n-1) ms. */
@@ -166,8 +182,10 @@ export function createEventDelivery(options: EventDeliveryOptions): EventDeliver
       const targets = typeof options.targets === 'function' ? options.targets() : options.targets;
       const payload = ossEventPayload([record]);
       targets.forEach((target, index) => {
+        if (!targetWants(target, record.oss.object.key)) return;
         pending += 1;
-        setImmediate(() => attempt(target, index, payload, record, 0));
+        const deliver = typeof target === 'function' ? target : target.deliver;
+        setImmediate(() => attempt(deliver, index, payload, record, 0));
       });
     },
     idle() {

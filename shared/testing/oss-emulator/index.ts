@@ -12,7 +12,7 @@ import { resolve } from 'node:path';
 import type { SigningKey } from '../simulator/index.js';
 import type { Credentials } from './auth/index.js';
 import { type CorsOrigins } from './cors.js';
-import { createEventDelivery, type EventTarget } from './events.js';
+import { type AnyEventTarget, createEventDelivery } from './events.js';
 import { createOssHandler } from './server.js';
 import { Storage } from './storage.js';
 
@@ -37,8 +37,11 @@ export interface OssEmulatorOptions {
   callbackTimeoutMs?: number;
   /** Origins allowed by CORS: `'*'` (default) or a list. */
   corsOrigins?: CorsOrigins;
-  /** Who gets OSS events: one deliver function or a list of them. */
-  eventTargets?: EventTarget | readonly EventTarget[];
+  /**
+   * Who gets OSS events: one deliver function or a list of them; a `{ deliver, prefix, suffix }`
+   * target gets only the events of keys its filter matches (a native OSS trigger's key filter).
+   */
+  eventTargets?: AnyEventTarget | readonly AnyEventTarget[];
   /** Retries of a failed event delivery (FC's default for async invocations: 3). */
   eventRetries?: number;
   /** Delay before retry n, 1-based (default 1 s, 2 s, 4 s). */
@@ -72,7 +75,7 @@ export async function startOssEmulator(options: OssEmulatorOptions = {}): Promis
   const log = options.log ?? (() => {});
   const targets = options.eventTargets;
   const events = createEventDelivery({
-    targets: targets === undefined ? [] : typeof targets === 'function' ? [targets] : targets,
+    targets: targets === undefined ? [] : Array.isArray(targets) ? (targets as readonly AnyEventTarget[]) : [targets as AnyEventTarget],
     retries: options.eventRetries,
     retryDelayMs: options.eventRetryDelayMs,
     log,
@@ -115,7 +118,7 @@ export async function startOssEmulator(options: OssEmulatorOptions = {}): Promis
   };
 }
 
-export type { EventTarget, OssEventInput, OssEventName, OssEventRecord } from './events.js';
-export { createEventDelivery, eventTime, ossEventPayload, ossEventRecord } from './events.js';
+export type { AnyEventTarget, EventTarget, FilteredEventTarget, OssEventInput, OssEventName, OssEventRecord } from './events.js';
+export { createEventDelivery, eventTime, ossEventPayload, ossEventRecord, targetWants } from './events.js';
 export { parseCorsOrigins, type CorsOrigins } from './cors.js';
 export type { Credentials } from './auth/index.js';

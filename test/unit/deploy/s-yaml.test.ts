@@ -9,6 +9,8 @@
  *   Serverless Devs engine validates with);
  * - every function folder under functions/ is deployed, from its own dist/<name>/;
  * - the required settings have no default, so a missing one stops the deploy and is named;
+ * - the account id comes from the deploying access (`${config('AccountID')}`), not from a setting;
+ * - the callback jobs' OSS triggers are semantically unique on one bucket, with the code's defaults;
  * - one `npm ci && npm run build` per deploy: a project-level pre-deploy action, none per resource.
  */
 import assert from 'node:assert/strict';
@@ -19,6 +21,7 @@ import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Ajv } from 'ajv';
 import { functionNames } from '../../../scripts/functions.js';
+import { defaultEventFilter, eventKeyFilter, type OssTriggerSpec, triggerConflicts } from '../../../shared/core/event-filter.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..', '..');
 const S_YAML = join(ROOT, 's.yaml');
@@ -26,13 +29,20 @@ const schema = JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', 'serverles
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
 
 /** The settings a deploy cannot do without: s.yaml gives them no default. */
-export const REQUIRED = ['OSS_ALLOWED_BUCKETS', 'DATABASE_URL', 'OSS_EVENT_BUCKET', 'FC_ACCOUNT_ID'];
+export const REQUIRED = ['OSS_ALLOWED_BUCKETS', 'DATABASE_URL', 'OSS_EVENT_BUCKET'];
+/**
+ * The access `s deploy` deploys with, as Serverless Devs reads it from the environment (the same as
+ * `s config add` would store): `${config('AccountID')}` resolves to its account id.
+ */
+const ACCESS: Record<string, string> = { AccountID: '1357924680135792', AccessKeyID: 'LTAI5tExampleAccessKeyId', AccessKeySecret: 'example-access-key-secret' };
 const REQUIRED_VALUES: Record<string, string> = {
+  ...ACCESS,
   OSS_ALLOWED_BUCKETS: 'examplebucket',
   OSS_EVENT_BUCKET: 'examplebucket',
-  FC_ACCOUNT_ID: '1234567890123456',
   DATABASE_URL: 'postgres://uploader:secret@pgm-example.pg.rds.aliyuncs.com:5432/uploads',
 };
+/** The callback jobs: each has an OSS trigger. */
+const JOBS = ['record-upload', 'image-upload', 'usage-quota', 'media-job'];
 
 interface Step {
   projectName: string;
@@ -72,6 +82,17 @@ function parsed(argv: string[], env: Record<string, string> = REQUIRED_VALUES): 
   const result = parse(argv, env);
   assert.ok(result.ok, `Serverless Devs cannot parse s.yaml: ${result.ok ? '' : result.error}`);
   return result.parsed;
+}
+
+const envName = (job: string) => job.toUpperCase().replace(/-/g, '_');
+
+/** The native OSS triggers of a parsed s.yaml, one per function. */
+function ossTriggers(result: Parsed): OssTriggerSpec[] {
+  return result.steps.flatMap((step) =>
+    ((step.props.triggers ?? []) as { triggerType: string; sourceArn: string; triggerConfig: { events: string[]; filter: { key: { prefix: string; suffix: string } } } }[])
+      .filter((t) => t.triggerType === 'oss')
+      .map((t) => ({ name: step.props.functionName as string, sourceArn: t.sourceArn, events: t.triggerConfig.events, ...t.triggerConfig.filter.key })),
+  );
 }
 
 describe('s.yaml, as Serverless Devs parses it', () => {
@@ -126,6 +147,26 @@ describe('s.yaml, as Serverless Devs parses it', () => {
     }
   });
 
+  it('takes the account id from the deploying access (config(\'AccountID\')), and stops without an access', () => {
+    for (const step of fc3.filter((s) => JOBS.includes(s.props.functionName as string))) {
+      const oss = (step.props.triggers as { triggerType: string; sourceArn?: string; invocationRole?: string }[]).find((t) => t.triggerType === 'oss');
+      assert.equal(oss?.sourceArn, `acs:oss:cn-hangzhou:${ACCESS.AccountID}:examplebucket`, step.projectName);
+      assert.equal(oss?.invocationRole, `acs:ram::${ACCESS.AccountID}:role/aliyunosseventnotificationrole`, step.projectName);
+    }
+    // Another access, another account: nothing else to export.
+    const other = parsed(['deploy'], { ...REQUIRED_VALUES, AccountID: '2468013579246801' });
+    const record = other.steps.find((step) => step.props.functionName === 'record-upload');
+    const oss = (record?.props.triggers as { triggerType: string; sourceArn?: string }[]).find((t) => t.triggerType === 'oss');
+    assert.equal(oss?.sourceArn, 'acs:oss:cn-hangzhou:2468013579246801:examplebucket');
+    // No access at all (no `s config add`, no AccountID/AccessKeyID/AccessKeySecret): the deploy stops, naming it.
+    const noAccess = { ...REQUIRED_VALUES };
+    for (const name of Object.keys(ACCESS)) delete noAccess[name];
+    const result = parse(['deploy'], noAccess);
+    assert.equal(result.ok, false, 's.yaml parses without an access');
+    assert.match(result.ok ? '' : result.error, /config\('AccountID'\) not found/);
+    assert.ok(readme.includes("config('AccountID') not found"), 'README explains the error a missing access gives');
+  });
+
   it('passes optional values through unchanged, braces included', () => {
     const custom = parsed(['deploy'], { ...REQUIRED_VALUES, IMAGE_PUBLIC_BASE_URL: 'https://{bucket}.img.example.com', FC_REGION: 'cn-shanghai' });
     const image = custom.steps.find((step) => step.props.functionName === 'image-upload');
@@ -147,7 +188,7 @@ describe('s.yaml, as Serverless Devs parses it', () => {
   });
 
   it('gives each callback job an OSS trigger: explicit events, prefix/suffix from settings, the bucket, the role, retries', () => {
-    const jobs = ['record-upload', 'image-upload', 'usage-quota', 'media-job'];
+    const jobs = JOBS;
     const custom = parsed(['deploy'], { ...REQUIRED_VALUES, USAGE_QUOTA_EVENT_PREFIX: 'users/', USAGE_QUOTA_EVENT_SUFFIX: '.bin' });
     for (const step of custom.steps.filter((s) => jobs.includes(s.props.functionName as string))) {
       const triggers = step.props.triggers as { triggerType: string; sourceArn?: string; invocationRole?: string; triggerConfig: any }[];
@@ -155,19 +196,51 @@ describe('s.yaml, as Serverless Devs parses it', () => {
       assert.equal(oss.length, 1, `${step.projectName}: one OSS trigger`);
       assert.ok(triggers.some((t) => t.triggerType === 'http'), `${step.projectName}: still its HTTP trigger`);
       const [trigger] = oss;
-      assert.equal(trigger!.sourceArn, 'acs:oss:cn-hangzhou:1234567890123456:examplebucket');
-      assert.equal(trigger!.invocationRole, 'acs:ram::1234567890123456:role/aliyunosseventnotificationrole');
+      assert.equal(trigger!.sourceArn, `acs:oss:cn-hangzhou:${ACCESS.AccountID}:examplebucket`);
+      assert.equal(trigger!.invocationRole, `acs:ram::${ACCESS.AccountID}:role/aliyunosseventnotificationrole`);
       const events: string[] = trigger!.triggerConfig.events;
       assert.ok(!events.some((e) => e.endsWith(':*')), `${step.projectName}: no wildcard event`);
       for (const e of ['oss:ObjectCreated:PutObject', 'oss:ObjectCreated:PostObject', 'oss:ObjectCreated:CompleteMultipartUpload', 'oss:ObjectCreated:CopyObject', 'oss:ObjectRemoved:DeleteObject', 'oss:ObjectRemoved:DeleteObjects']) {
         assert.ok(events.includes(e), `${step.projectName}: ${e}`);
       }
-      const key = step.props.functionName === 'usage-quota' ? { prefix: 'users/', suffix: '.bin' } : { prefix: '', suffix: '' };
+      const name = step.props.functionName as string;
+      const key = name === 'usage-quota' ? { prefix: 'users/', suffix: '.bin' } : { prefix: `uploads/${name}/`, suffix: '' };
       assert.deepEqual(trigger!.triggerConfig.filter.key, key);
       const async = step.props.asyncInvokeConfig as Record<string, number>;
       assert.equal(async.maxAsyncRetryAttempts, 3);
       assert.ok(async.maxAsyncEventAgeInSeconds! > 0 && async.maxAsyncEventAgeInSeconds! <= 604800);
     }
+  });
+
+  it('gives the OSS triggers of one bucket semantically unique filters by default; overlapping exports are caught', () => {
+    assert.deepEqual(triggerConflicts(ossTriggers(full)), []);
+    assert.equal(ossTriggers(full).length, JOBS.length);
+    // One job exported to watch the whole upload prefix: it overlaps every other job's key space.
+    const wide = triggerConflicts(ossTriggers(parsed(['deploy'], { ...REQUIRED_VALUES, USAGE_QUOTA_EVENT_PREFIX: 'uploads/' })));
+    assert.equal(wide.length, JOBS.length - 1, wide.join('\n'));
+    assert.ok(wide.every((message) => message.includes('usage-quota')));
+    // Two jobs on one prefix; different suffixes keep them apart, the same suffix does not.
+    const same = { ...REQUIRED_VALUES, IMAGE_UPLOAD_EVENT_PREFIX: 'media/', MEDIA_JOB_EVENT_PREFIX: 'media/' };
+    assert.equal(triggerConflicts(ossTriggers(parsed(['deploy'], same))).length, 1);
+    assert.deepEqual(triggerConflicts(ossTriggers(parsed(['deploy'], { ...same, IMAGE_UPLOAD_EVENT_SUFFIX: '.png', MEDIA_JOB_EVENT_SUFFIX: '.mp4' }))), []);
+    assert.equal(triggerConflicts(ossTriggers(parsed(['deploy'], { ...same, IMAGE_UPLOAD_EVENT_SUFFIX: '.mp4', MEDIA_JOB_EVENT_SUFFIX: '.mp4' }))).length, 1);
+  });
+
+  it('has the code\'s default key filters (what `npm start`\'s local OSS applies), also for empty exports', () => {
+    const empties = Object.fromEntries(JOBS.flatMap((job) => [[`${envName(job)}_EVENT_PREFIX`, ''], [`${envName(job)}_EVENT_SUFFIX`, '']]));
+    const custom = { MEDIA_JOB_EVENT_PREFIX: 'videos/', MEDIA_JOB_EVENT_SUFFIX: '.mp4' };
+    for (const extra of [{}, empties, custom] as Record<string, string>[]) {
+      const triggers = ossTriggers(Object.keys(extra).length === 0 ? full : parsed(['deploy'], { ...REQUIRED_VALUES, ...extra }));
+      for (const job of JOBS) {
+        const trigger = triggers.find((t) => t.name === job);
+        assert.deepEqual(trigger && { prefix: trigger.prefix, suffix: trigger.suffix }, eventKeyFilter(job, extra), `${job} with ${JSON.stringify(extra)}`);
+      }
+    }
+    for (const job of JOBS) {
+      assert.deepEqual(eventKeyFilter(job, {}), defaultEventFilter(job));
+      assert.deepEqual(eventKeyFilter(job, empties), defaultEventFilter(job));
+    }
+    assert.deepEqual(eventKeyFilter('media-job', custom), { prefix: 'videos/', suffix: '.mp4' });
   });
 
   it('documents every setting it passes to the functions in the README', () => {

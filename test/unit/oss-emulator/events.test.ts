@@ -80,4 +80,16 @@ describe('createEventDelivery', () => {
     await delivery.idle();
     assert.deepEqual(got.map((g) => JSON.parse(g).events[0].eventName), ['ObjectRemoved:DeleteObject']);
   });
+
+  it('a target with a key filter gets only the events of matching keys, as a native OSS trigger', async () => {
+    const got: Record<string, string[]> = { quota: [], media: [], all: [] };
+    const to = (name: string) => async (event: Buffer) => { got[name]!.push(JSON.parse(event.toString()).events[0].oss.object.key); };
+    const delivery = createEventDelivery({
+      targets: [{ deliver: to('quota'), prefix: 'uploads/usage-quota/' }, { deliver: to('media'), prefix: 'uploads/media-job/', suffix: '.mp4' }, to('all')],
+    });
+    const keys = ['uploads/usage-quota/alice/a.png', 'uploads/media-job/bob/v.mp4', 'uploads/media-job/bob/v.mov', 'uploads/usage-quota', 'elsewhere/x.png'];
+    for (const key of keys) delivery.deliver({ ...record, oss: { ...record.oss, object: { ...record.oss.object, key } } });
+    await delivery.idle();
+    assert.deepEqual(got, { quota: ['uploads/usage-quota/alice/a.png'], media: ['uploads/media-job/bob/v.mp4'], all: keys });
+  });
 });
