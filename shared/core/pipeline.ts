@@ -104,6 +104,15 @@ function header(request: CallbackRequest, name: string): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
 
+const payloadKeyCache = new WeakMap<object, readonly string[]>();
+
+/** The keys of the job's payload schema (read once per schema). */
+function payloadKeys(job: Job): readonly string[] {
+  let keys = payloadKeyCache.get(job.payload);
+  if (keys === undefined) payloadKeyCache.set(job.payload, (keys = Object.keys(job.payload.entries)));
+  return keys;
+}
+
 function describeIssues(issues: readonly v.BaseIssue<unknown>[], prefix: string): string[] {
   return issues.map((issue) => {
     const path = issue.path?.map((item) => String(item.key)).join('.');
@@ -234,7 +243,7 @@ export async function handleCallback(job: Job, request: CallbackRequest, runtime
     const result = await withDeadline(deadlineFor(request.receivedAt, config.deadlineMs), async (deadline) => {
       const path = publicPath(request.rawPath, config.pathMap);
       // No signal: a key download has its own timeout, and the race with the deadline answers anyway.
-      const signed = await verifyCallbackSignature({ ...request, rawPath: path }, runtime.keys);
+      const signed = await verifyCallbackSignature(path === request.rawPath ? request : { ...request, rawPath: path }, runtime.keys);
       deadline.throwIfExpired();
 
       const body = decodeBody(header(request, 'content-type'), request.body);
@@ -243,8 +252,8 @@ export async function handleCallback(job: Job, request: CallbackRequest, runtime
       if (typeof body.fields.object === 'string') line.object = body.fields.object;
 
       const input: Record<string, unknown> = {};
-      for (const key of Object.keys(job.payload.entries)) {
-        if (Object.prototype.hasOwnProperty.call(body.fields, key)) input[key] = body.fields[key];
+      for (const key of payloadKeys(job)) {
+        if (Object.hasOwn(body.fields, key)) input[key] = body.fields[key];
       }
       const payload = v.safeParse(job.payload, input);
       const custom = v.safeParse(job.custom, body.custom);

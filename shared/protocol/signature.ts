@@ -29,8 +29,18 @@ export function stringToSign(rawPath: string, rawQuery: string | null, body: Buf
  */
 export function decodeBase64Strict(text: string): Buffer | undefined {
   if (text.length === 0 || text.length % 4 !== 0 || !BASE64.test(text)) return undefined;
-  const bytes = Buffer.from(text, 'base64');
-  return bytes.toString('base64') === text ? bytes : undefined;
+  // Canonical: the bits the padding leaves unused are zero (`QR==` and `QQ==` would decode alike).
+  const padding = text.charCodeAt(text.length - 1) !== 0x3d ? 0 : text.charCodeAt(text.length - 2) === 0x3d ? 2 : 1;
+  if (padding > 0 && (sextet(text.charCodeAt(text.length - 1 - padding)) & (padding === 2 ? 0x0f : 0x03)) !== 0) return undefined;
+  return Buffer.from(text, 'base64');
+}
+
+/** The value of a base64 alphabet character (already checked by BASE64). */
+function sextet(c: number): number {
+  if (c >= 0x61) return c - 0x61 + 26; // a-z
+  if (c >= 0x41) return c - 0x41; // A-Z
+  if (c >= 0x30) return c - 0x30 + 52; // 0-9
+  return c === 0x2b ? 62 : 63; // + /
 }
 
 function missing(header: string): CallbackError {
