@@ -20,7 +20,7 @@ import { getStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
 import { type CoreConfig, configFromEnv, publicPath } from './config.js';
 import type { CallbackRequest, CallbackResponse } from './http.js';
-import type { Job, JsonObject } from './job.js';
+import type { Job, JobContext, JsonObject } from './job.js';
 import { createLogger, type Logger } from './log.js';
 import { objectIdempotencyKey } from './object.js';
 import { type OwnerBinding, ownerBinding, resolveOwner } from './owner.js';
@@ -189,6 +189,55 @@ export class Deadline {
 }
 
 /**
+ * What the object check gets: `signal` is the deadline's, created only when read. (A class: an
+ * object literal with a getter is several times slower to create, on every callback.)
+ */
+class StepOptions {
+  readonly #deadline: Deadline;
+  readonly deadline: number;
+
+  constructor(
+    deadline: Deadline,
+    readonly platform: CallbackRequest['platform'],
+    readonly log: (fields: JsonObject) => void,
+  ) {
+    this.#deadline = deadline;
+    this.deadline = deadline.at;
+  }
+
+  get signal(): AbortSignal {
+    return this.#deadline.signal;
+  }
+}
+
+/** A job's context (JobContext); `signal` is the deadline's, created only when read, as above. */
+class CallbackContext<P, C> implements JobContext<P, C> {
+  readonly #deadline: Deadline;
+  readonly payload: P;
+  readonly custom: C;
+  readonly object: JobContext<P, C>['object'];
+  readonly owner: JobContext<P, C>['owner'];
+  readonly callback: JobContext<P, C>['callback'];
+  readonly store: Store;
+  readonly log: (fields: JsonObject) => void;
+
+  constructor(deadline: Deadline, fields: Omit<JobContext<P, C>, 'signal'>) {
+    this.#deadline = deadline;
+    this.payload = fields.payload;
+    this.custom = fields.custom;
+    this.object = fields.object;
+    this.owner = fields.owner;
+    this.callback = fields.callback;
+    this.store = fields.store;
+    this.log = fields.log;
+  }
+
+  get signal(): AbortSignal {
+    return this.#deadline.signal;
+  }
+}
+
+/**
  * Runs `work` until it settles or the deadline passes; on timeout the deadline's signal is aborted
  * with the error (`DeadlineExceeded`; `timeoutError` words it for another caller, e.g. OSS events).
  */
@@ -274,16 +323,10 @@ export async function handleCallback(job: Job, request: CallbackRequest, runtime
         ? resolveOwner(runtime.ownerBindingFor(job), { object: claimed, custom: body.custom, query: signed.query }, config.owner)
         : undefined;
       if (owner) line.ownerFrom = owner.from;
-      const object = await verifyObject(claimed, config.objects, {
-        platform: request.platform,
-        deadline: deadline.at,
-        get signal() {
-          return deadline.signal;
-        },
-        log: (fields) => Object.assign(line, fields),
-      });
+      const log = (fields: JsonObject): void => void Object.assign(line, fields);
+      const object = await verifyObject(claimed, config.objects, new StepOptions(deadline, request.platform, log));
       const reqId = typeof body.fields.reqId === 'string' ? body.fields.reqId : undefined;
-      const context = {
+      const context = new CallbackContext(deadline, {
         payload: payload.output,
         custom: custom.output,
         object,
@@ -303,11 +346,8 @@ export async function handleCallback(job: Job, request: CallbackRequest, runtime
           platform: request.platform,
         },
         store: await runtime.storeFor(job),
-        get signal() {
-          return deadline.signal;
-        },
-        log: (fields: JsonObject) => Object.assign(line, fields),
-      };
+        log,
+      });
       deadline.throwIfExpired();
       return job.handle(context);
     });
