@@ -19,7 +19,10 @@
  * After its setup a session runs with autocommit off: `store.insertOnce` sends the INSERT alone,
  * which starts the transaction, then COMMIT once it answered (two round trips; mysql2 cannot send a
  * statement before the previous one answered, so START TRANSACTION would be a third). A statement
- * that never reaches the server, or whose COMMIT is never sent, commits nothing.
+ * that never reaches the server, or whose COMMIT is never sent, commits nothing. The INSERT is also
+ * the check that a pooled connection is alive, so it gets `connect_timeout_ms` to answer: one that
+ * waits longer for a row lock (another transaction holds the same key and is stuck) is taken for a
+ * silent connection, which is replaced, and the INSERT is tried on another one; nothing commits.
  */
 import type { ExecuteValues, PoolConnection, ResultSetHeader } from 'mysql2/promise';
 import { errorCode, networkReason, resetSocket, storeLabel, unavailable } from './errors.js';
