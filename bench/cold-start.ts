@@ -167,7 +167,17 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       ? `  store: PostgreSQL at ${new URL(POSTGRES_URL).host} (database ${database}, created for this run); each invocation opens its own connection`
       : `  store: PostgreSQL NOT reachable; DATABASE_URL points at a closed port (127.0.0.1:1), so the reply is StoreUnavailable after a refused connection`,
   );
-  const env = { DATABASE_URL: databaseUrl, OSS_ALLOWED_BUCKETS: 'examplebucket', OSS_PUBLIC_KEYS_FILE: DEV_KEYS_FILE, OSS_CALLBACK_LOG: 'stdout', NODE_ENV: 'production' };
+  const env = {
+    DATABASE_URL: databaseUrl,
+    OSS_ALLOWED_BUCKETS: 'examplebucket',
+    OSS_PUBLIC_KEYS_FILE: DEV_KEYS_FILE,
+    OSS_CALLBACK_LOG: 'stdout',
+    NODE_ENV: 'production',
+    // The callback and its store, without OSS (the first HEAD's own cost: bench/oss-head.ts), and an
+    // owner binding for the jobs that need one (deployed functions refuse to start without it).
+    OSS_VERIFY_OBJECTS: 'off',
+    CALLBACK_OWNER_FROM: 'x:owner',
+  };
 
   const targets: Target[] = [];
   const rows: string[][] = [];

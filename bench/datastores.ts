@@ -1,7 +1,8 @@
 /**
  * Datastores: the real pipeline in-process (handleCallback with record-upload, distinct uploads, each
- * `store.insertOnce`: on PostgreSQL BEGIN and the INSERT in one write, then COMMIT; on MySQL START
- * TRANSACTION, INSERT … ON DUPLICATE KEY, COMMIT) against PostgreSQL and MySQL/MariaDB.
+ * `store.insertOnce`: on PostgreSQL BEGIN and the INSERT in one write, then COMMIT; on MySQL, whose
+ * sessions run with autocommit off, INSERT … ON DUPLICATE KEY, then COMMIT) against PostgreSQL and
+ * MySQL/MariaDB.
  *
  * The target's baseline is a minimal correct handler (bench/lib/minimal.ts): RSA-MD5 verify with a
  * cached key, URLSearchParams, one raw autocommit INSERT on the same driver (`pg` Pool, `mysql2`

@@ -24,8 +24,12 @@ export interface VerifiedObject {
 
 /** `"abc"`, `W/"abc"`, ` abc ` → `ABC`: one spelling for comparing ETags from headers, bodies and events. */
 export function normalizeEtag(etag: string): string {
+  // Already in the one spelling (OSS's own, upper-case hex): nothing to strip or change.
+  if (CANONICAL_ETAG.test(etag)) return etag;
   return etag.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1').toUpperCase();
 }
+
+const CANONICAL_ETAG = /^[0-9A-F][0-9A-F-]*$/;
 
 /**
  * The idempotency key of an upload: `obj:` + hex SHA-256 of `bucket \0 key \0 ETAG`. Derived from facts

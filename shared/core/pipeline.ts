@@ -20,7 +20,7 @@ import { getStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
 import { type CoreConfig, configFromEnv, publicPath } from './config.js';
 import type { CallbackRequest, CallbackResponse } from './http.js';
-import type { Job, JsonObject } from './job.js';
+import type { Job, JobContext, JsonObject } from './job.js';
 import { createLogger, type Logger } from './log.js';
 import { objectIdempotencyKey } from './object.js';
 import { type OwnerBinding, ownerBinding, resolveOwner } from './owner.js';
@@ -104,6 +104,15 @@ function header(request: CallbackRequest, name: string): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
 
+const payloadKeyCache = new WeakMap<object, readonly string[]>();
+
+/** The keys of the job's payload schema (read once per schema). */
+function payloadKeys(job: Job): readonly string[] {
+  let keys = payloadKeyCache.get(job.payload);
+  if (keys === undefined) payloadKeyCache.set(job.payload, (keys = Object.keys(job.payload.entries)));
+  return keys;
+}
+
 function describeIssues(issues: readonly v.BaseIssue<unknown>[], prefix: string): string[] {
   return issues.map((issue) => {
     const path = issue.path?.map((item) => String(item.key)).join('.');
@@ -180,6 +189,55 @@ export class Deadline {
 }
 
 /**
+ * What the object check gets: `signal` is the deadline's, created only when read. (A class: an
+ * object literal with a getter is several times slower to create, on every callback.)
+ */
+class StepOptions {
+  readonly #deadline: Deadline;
+  readonly deadline: number;
+
+  constructor(
+    deadline: Deadline,
+    readonly platform: CallbackRequest['platform'],
+    readonly log: (fields: JsonObject) => void,
+  ) {
+    this.#deadline = deadline;
+    this.deadline = deadline.at;
+  }
+
+  get signal(): AbortSignal {
+    return this.#deadline.signal;
+  }
+}
+
+/** A job's context (JobContext); `signal` is the deadline's, created only when read, as above. */
+class CallbackContext<P, C> implements JobContext<P, C> {
+  readonly #deadline: Deadline;
+  readonly payload: P;
+  readonly custom: C;
+  readonly object: JobContext<P, C>['object'];
+  readonly owner: JobContext<P, C>['owner'];
+  readonly callback: JobContext<P, C>['callback'];
+  readonly store: Store;
+  readonly log: (fields: JsonObject) => void;
+
+  constructor(deadline: Deadline, fields: Omit<JobContext<P, C>, 'signal'>) {
+    this.#deadline = deadline;
+    this.payload = fields.payload;
+    this.custom = fields.custom;
+    this.object = fields.object;
+    this.owner = fields.owner;
+    this.callback = fields.callback;
+    this.store = fields.store;
+    this.log = fields.log;
+  }
+
+  get signal(): AbortSignal {
+    return this.#deadline.signal;
+  }
+}
+
+/**
  * Runs `work` until it settles or the deadline passes; on timeout the deadline's signal is aborted
  * with the error (`DeadlineExceeded`; `timeoutError` words it for another caller, e.g. OSS events).
  */
@@ -234,7 +292,7 @@ export async function handleCallback(job: Job, request: CallbackRequest, runtime
     const result = await withDeadline(deadlineFor(request.receivedAt, config.deadlineMs), async (deadline) => {
       const path = publicPath(request.rawPath, config.pathMap);
       // No signal: a key download has its own timeout, and the race with the deadline answers anyway.
-      const signed = await verifyCallbackSignature({ ...request, rawPath: path }, runtime.keys);
+      const signed = await verifyCallbackSignature(path === request.rawPath ? request : { ...request, rawPath: path }, runtime.keys);
       deadline.throwIfExpired();
 
       const body = decodeBody(header(request, 'content-type'), request.body);
@@ -243,8 +301,8 @@ export async function handleCallback(job: Job, request: CallbackRequest, runtime
       if (typeof body.fields.object === 'string') line.object = body.fields.object;
 
       const input: Record<string, unknown> = {};
-      for (const key of Object.keys(job.payload.entries)) {
-        if (Object.prototype.hasOwnProperty.call(body.fields, key)) input[key] = body.fields[key];
+      for (const key of payloadKeys(job)) {
+        if (Object.hasOwn(body.fields, key)) input[key] = body.fields[key];
       }
       const payload = v.safeParse(job.payload, input);
       const custom = v.safeParse(job.custom, body.custom);
@@ -265,16 +323,10 @@ export async function handleCallback(job: Job, request: CallbackRequest, runtime
         ? resolveOwner(runtime.ownerBindingFor(job), { object: claimed, custom: body.custom, query: signed.query }, config.owner)
         : undefined;
       if (owner) line.ownerFrom = owner.from;
-      const object = await verifyObject(claimed, config.objects, {
-        platform: request.platform,
-        deadline: deadline.at,
-        get signal() {
-          return deadline.signal;
-        },
-        log: (fields) => Object.assign(line, fields),
-      });
+      const log = (fields: JsonObject): void => void Object.assign(line, fields);
+      const object = await verifyObject(claimed, config.objects, new StepOptions(deadline, request.platform, log));
       const reqId = typeof body.fields.reqId === 'string' ? body.fields.reqId : undefined;
-      const context = {
+      const context = new CallbackContext(deadline, {
         payload: payload.output,
         custom: custom.output,
         object,
@@ -294,11 +346,8 @@ export async function handleCallback(job: Job, request: CallbackRequest, runtime
           platform: request.platform,
         },
         store: await runtime.storeFor(job),
-        get signal() {
-          return deadline.signal;
-        },
-        log: (fields: JsonObject) => Object.assign(line, fields),
-      };
+        log,
+      });
       deadline.throwIfExpired();
       return job.handle(context);
     });

@@ -12,7 +12,6 @@ const NEWLINE = Buffer.from('\n');
 /** A 4096-bit signature is 684 base64 characters; anything far longer is not a signature. */
 const MAX_AUTHORIZATION_LENGTH = 2048;
 const MAX_KEY_URL_HEADER_LENGTH = 4096;
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 /** Stateless between calls (no streaming), so one instance serves every callback. */
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -28,10 +27,26 @@ export function stringToSign(rawPath: string, rawQuery: string | null, body: Buf
  * Returns undefined for anything else (`Buffer.from(s, 'base64')` silently skips junk).
  */
 export function decodeBase64Strict(text: string): Buffer | undefined {
-  if (text.length === 0 || text.length % 4 !== 0 || !BASE64.test(text)) return undefined;
-  const bytes = Buffer.from(text, 'base64');
-  return bytes.toString('base64') === text ? bytes : undefined;
+  const length = text.length;
+  if (length === 0 || length % 4 !== 0) return undefined;
+  // Up to two `=` at the end only; every other character from the alphabet.
+  const padding = text.charCodeAt(length - 1) !== 0x3d ? 0 : text.charCodeAt(length - 2) === 0x3d ? 2 : 1;
+  for (let i = length - padding - 1; i >= 0; i--) {
+    const c = text.charCodeAt(i);
+    if (c >= 128 || SEXTET[c]! === 0xff) return undefined;
+  }
+  // Canonical: the bits the padding leaves unused are zero (`QR==` and `QQ==` would decode alike).
+  if (padding > 0 && (SEXTET[text.charCodeAt(length - 1 - padding)]! & (padding === 2 ? 0x0f : 0x03)) !== 0) return undefined;
+  return Buffer.from(text, 'base64');
 }
+
+/** The value of each base64 alphabet character (ASCII code → 0..63), 0xff for any other. */
+const SEXTET = (() => {
+  const table = new Uint8Array(128).fill(0xff);
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  for (let i = 0; i < alphabet.length; i++) table[alphabet.charCodeAt(i)] = i;
+  return table;
+})();
 
 function missing(header: string): CallbackError {
   return new CallbackError(

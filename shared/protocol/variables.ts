@@ -68,10 +68,10 @@ function optionalUint64(input: string | number): string | undefined | Invalid {
       ? String(input)
       : new Invalid(`crc64 must be an exact unsigned integer, got ${input} (parse the body losslessly)`);
   }
-  if (!DIGITS.test(input) || input.length > 20 || BigInt(input) > UINT64_MAX) {
-    return new Invalid(`crc64 must be an unsigned 64-bit decimal, got ${JSON.stringify(input)}`);
-  }
-  return BigInt(input).toString();
+  if (!DIGITS.test(input) || input.length > 20) return new Invalid(`crc64 must be an unsigned 64-bit decimal, got ${JSON.stringify(input)}`);
+  if (input.length <= 15) return String(Number(input)); // exact below 2^53: the same text as BigInt's, without leading zeros
+  const n = BigInt(input);
+  return n > UINT64_MAX ? new Invalid(`crc64 must be an unsigned 64-bit decimal, got ${JSON.stringify(input)}`) : n.toString();
 }
 
 const emptyToUndefined = (s: string): string | undefined => (s === '' ? undefined : s);

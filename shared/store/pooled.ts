@@ -81,21 +81,30 @@ export interface Driver<C> {
   /** Runs `fn` holding the database-wide migration lock (inside a transaction where DDL is transactional). */
   withMigrationLock(run: Run, fn: () => Promise<void>): Promise<void>;
   classify(error: unknown): ErrorKind;
-  /** One-round-trip transactions, where the driver can send statements without waiting (PostgreSQL). */
+  /** Starts a transaction with its first statement in one round trip (see Pipeline). */
   readonly pipeline?: Pipeline<C>;
+  /**
+   * Makes statements run outside a transaction commit on their own (MySQL: sessions run with
+   * autocommit off after their setup). Called before such statements (the migration check and lock).
+   */
+  autocommit?(conn: C): Promise<void>;
   /** The likely cause of an 'unavailable' or 'dead' error, for the StoreUnavailable message. */
   describe(error: unknown): string;
   end(): Promise<void>;
 }
 
 /**
- * BEGIN and one statement written at once (PostgreSQL). COMMIT still goes out only after the
- * statement answered, on its own: a COMMIT sent with them could be held up in the network and
+ * A transaction and its first statement in one round trip: PostgreSQL writes BEGIN and the statement
+ * at once (pipeline mode); MySQL sessions run with autocommit off, so the statement itself starts the
+ * transaction. COMMIT still goes out only after the statement answered, on its own: a COMMIT sent with them could be held up in the network and
  * delivered after the caller answered DeadlineExceeded, or run once a lock the statement waited for
  * is released after the deadline; a transaction whose COMMIT was never sent cannot commit.
  */
 export interface Pipeline<C> {
-  /** `begun` settles when BEGIN answered; `done` with the statement's result. */
+  /**
+   * `begun` settles when the transaction has started (rejecting only when the connection is dead or
+   * unreachable, so that another one is tried); `done` with the statement's result.
+   */
   send(conn: C, statement: Query): { begun: Promise<unknown>; done: Promise<Result> };
 }
 
@@ -244,8 +253,8 @@ export class PooledStore<C> implements Store {
     for (let attempt = 1; ; attempt++) {
       signal?.throwIfAborted();
       let inserting: Promise<Result> | undefined;
-      // BEGIN is the first statement, as in `transaction`: a connection that died or went silent in
-      // the pool is found out by it and replaced (the INSERT sent with it cannot commit).
+      // The transaction's start is the first statement, as in `transaction`: a connection that died
+      // or went silent in the pool is found out by it and replaced (the INSERT sent on it cannot commit).
       const session = await this.connect(signal, (s) => {
         let begun: Promise<unknown> = Promise.resolve();
         inserting = s.call((conn) => {
@@ -282,7 +291,10 @@ export class PooledStore<C> implements Store {
       read: async (query) => {
         let result: Result = { rows: [], count: 0 };
         try {
-          const session = await this.connect(undefined, async (s) => void (result = await s.run(query)));
+          const session = await this.connect(undefined, async (s) => {
+            if (driver.autocommit) await s.call((conn) => driver.autocommit!(conn));
+            result = await s.run(query);
+          });
           session.release();
         } catch (error) {
           if (driver.classify(error) !== 'missing-table') throw error;
@@ -290,7 +302,10 @@ export class PooledStore<C> implements Store {
         return result;
       },
       locked: async (fn) => {
-        const session = await this.connect(undefined, async (s) => void (await s.run({ sql: 'SELECT 1', params: [] })));
+        const session = await this.connect(undefined, async (s) => {
+          if (driver.autocommit) await s.call((conn) => driver.autocommit!(conn));
+          await s.run({ sql: 'SELECT 1', params: [] });
+        });
         const run: Run = (query) => session.run(query, { timeoutMs: MIGRATION_TIMEOUT_MS });
         try {
           await driver.withMigrationLock(run, () => fn(run));

@@ -118,10 +118,17 @@ export async function openPostgres(url: string): Promise<Store> {
     },
     pipeline: {
       send(client, statement) {
-        // The pool's clients run in pg's pipeline mode: BEGIN and the statement are written at once.
-        const begun = client.query(begin);
-        const done = client.query({ text: statement.sql, values: statement.params as unknown[] }).then((result) => ({ rows: result.rows, count: result.rowCount ?? 0 }));
-        return { begun, done };
+        // The pool's clients run in pg's pipeline mode: both are sent at once. pg writes each query
+        // on its own; with the socket corked around both they leave in one write (one system call).
+        const stream = (client as unknown as { connection?: { stream?: { cork?(): void; uncork?(): void } } }).connection?.stream;
+        stream?.cork?.();
+        try {
+          const begun = client.query(begin);
+          const done = client.query({ text: statement.sql, values: statement.params as unknown[] }).then((result) => ({ rows: result.rows, count: result.rowCount ?? 0 }));
+          return { begun, done };
+        } finally {
+          stream?.uncork?.();
+        }
       },
     },
     release: (client) => client.release(),

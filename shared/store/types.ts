@@ -136,8 +136,9 @@ export interface Store {
   /**
    * `Tx.insertOnce` as a transaction of its own, with the same guarantees (committed when it
    * resolves; of concurrent calls with one key exactly one inserts; nothing committed when the signal
-   * aborts first), in as few round trips as the backend allows: on PostgreSQL, BEGIN and the INSERT go
-   * out in one write, then COMMIT (two round trips instead of three).
+   * aborts first), in as few round trips as the backend allows: the INSERT starts the transaction
+   * (PostgreSQL: BEGIN and the INSERT go out in one write; MySQL: the session runs with autocommit
+   * off), then COMMIT: two round trips instead of three.
    */
   insertOnce<R>(table: Table<R>, row: R, options?: InsertOnceOptions<R>): Promise<{ row: R; duplicate: boolean }>;
   close(): Promise<void>;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defineTable, openStore } from '../../../shared/store/index.js';
-import { dropTables, killConnectionsWhileFrozen, MYSQL, mysqlConnectionId, mysqlIdleConnectionsSince, rawQuery, requireServer, uniqueSuffix } from '../../helpers/stores.js';
+import { dropTables, killConnectionsWhileFrozen, MYSQL, mysqlConnectionId, mysqlIdleConnectionsSince, rawQuery, requireServer, uniqueSuffix, withParams } from '../../helpers/stores.js';
 import { serverSuite } from './server-suite.js';
 
 serverSuite({
@@ -58,4 +58,27 @@ test('MySQL: a table created before @exact-strings (VARCHAR utf8mb4_bin, PAD SPA
   assert.equal(exact.duplicate, false, '"bob " is its own owner after the conversion');
   assert.deepEqual((await upgraded.transaction((tx) => tx.find(table, {}))).map((row) => row.owner).sort(), ['bob', 'bob ']);
   await upgraded.migrate([table]); // idempotent
+});
+
+test('MySQL: one pooled connection goes from store.insertOnce (autocommit off) to migrations (autocommit on) and back: all committed, nothing left open', async (t) => {
+  if (!(await requireServer(t, MYSQL))) return;
+  const names = [`st_${uniqueSuffix()}_ac1`, `st_${uniqueSuffix()}_ac2`];
+  const [first, second] = names.map((name) => defineTable(name, { owner: { type: 'string', maxLength: 32 }, bytes: { type: 'bigint' } }, { primaryKey: ['owner'] }));
+  const store = await openStore(withParams(MYSQL.url, { pool_max: '1' }));
+  t.after(async () => {
+    await store.close();
+    await dropTables(MYSQL.url, names);
+  });
+  await store.migrate([first!]);
+  assert.deepEqual(await store.insertOnce(first!, { owner: 'a', bytes: 1 }), { row: { owner: 'a', bytes: 1 }, duplicate: false });
+  // The same connection (the pool has one) runs the migration's statements outside a transaction.
+  await store.migrate([first!, second!]);
+  const recorded = await rawQuery(MYSQL.url, 'SELECT name FROM oss_callback_migrations WHERE name LIKE ? OR name LIKE ?', names.map((name) => `${name}@%`));
+  const expected = names.flatMap((name) => [`${name}@1`, `${name}@exact-strings`]);
+  assert.deepEqual(recorded.map((row) => String(row.name)).sort(), expected.sort(), 'every migration is recorded (committed), as seen from another connection');
+  assert.deepEqual(await store.insertOnce(second!, { owner: 'b', bytes: 2 }), { row: { owner: 'b', bytes: 2 }, duplicate: false });
+  assert.deepEqual(await store.insertOnce(second!, { owner: 'b', bytes: 3 }), { row: { owner: 'b', bytes: 2 }, duplicate: true });
+  assert.deepEqual(await rawQuery(MYSQL.url, `SELECT owner FROM \`${names[0]}\` UNION ALL SELECT owner FROM \`${names[1]}\``).then((rows) => rows.map((row) => String(row.owner))), ['a', 'b']);
+  // The duplicate read its row FOR UPDATE: were its transaction left open, the lock would still be held.
+  assert.deepEqual(await rawQuery(MYSQL.url, `SELECT owner FROM \`${names[1]}\` WHERE owner = ? FOR UPDATE NOWAIT`, ['b']).then((rows) => rows.length), 1);
 });
