@@ -167,8 +167,15 @@ export class Deadline {
   private controller: AbortController | undefined;
   /** Set when the deadline passed. */
   expired: CallbackError | undefined;
+  /**
+   * The same moment in `performance.now()` milliseconds (monotonic), as the timer that expires the
+   * deadline counts it: the store's one-round-trip commit checks it against the database's clock.
+   */
+  readonly monotonic: number;
 
-  constructor(readonly at: number) {}
+  constructor(readonly at: number) {
+    this.monotonic = performance.now() + (at - Date.now());
+  }
 
   get signal(): AbortSignal {
     if (this.controller === undefined) {
@@ -221,7 +228,7 @@ class CallbackContext<P, C> implements JobContext<P, C> {
   readonly store: Store;
   readonly log: (fields: JsonObject) => void;
 
-  constructor(deadline: Deadline, fields: Omit<JobContext<P, C>, 'signal'>) {
+  constructor(deadline: Deadline, fields: Omit<JobContext<P, C>, 'signal' | 'deadline'>) {
     this.#deadline = deadline;
     this.payload = fields.payload;
     this.custom = fields.custom;
@@ -234,6 +241,10 @@ class CallbackContext<P, C> implements JobContext<P, C> {
 
   get signal(): AbortSignal {
     return this.#deadline.signal;
+  }
+
+  get deadline(): number {
+    return this.#deadline.monotonic;
   }
 }
 

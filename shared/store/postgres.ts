@@ -21,6 +21,9 @@ import { PooledStore, serverSettings, type Driver, type ErrorKind } from './pool
 import { postgresDialect } from './sql.js';
 import type { Store } from './types.js';
 
+/** Marks the guard's error (see GUARD). */
+const GUARD_MARK = 'oss-callback deadline guard';
+
 /** An arbitrary constant: the advisory lock that serializes migrations. */
 const MIGRATION_LOCK = '7283620312064517';
 
@@ -46,6 +49,21 @@ const REASONS: Record<string, string> = {
   '57P01': 'the connection was terminated by the server (administrator command or shutdown)',
   '57P03': 'the server is starting up or shutting down',
 };
+
+/** The server's clock, epoch milliseconds. */
+const CLOCK = 'SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now';
+
+/**
+ * The deadline guard of the one-round-trip `insertOnce` (see pooled.ts): the server's clock (epoch
+ * ms) when it is at most $1, else an error (a text that is not a number, cast to one: 22P02), which
+ * aborts the transaction, so that the COMMIT after it answers ROLLBACK. The error's expression depends
+ * on clock_timestamp() (volatile), so it is evaluated only when reached, never folded at plan time;
+ * OFFSET 0 keeps the clock read once.
+ */
+const GUARD = `SELECT CASE WHEN t.now <= $1::float8 THEN t.now ELSE ('${GUARD_MARK}: the server clock passed the limit by ' || round((t.now - $1::float8)::numeric, 1) || ' ms')::float8 END AS now FROM (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now OFFSET 0) AS t`;
+
+const streamOf = (client: PoolClient): { cork?(): void; uncork?(): void } | undefined =>
+  (client as unknown as { connection?: { stream?: { cork?(): void; uncork?(): void } } }).connection?.stream;
 
 const rolledBack = (): Error =>
   new Error('the transaction was rolled back: a statement in it failed (PostgreSQL aborts the whole transaction on an error)');
@@ -83,6 +101,7 @@ export async function openPostgres(url: string): Promise<Store> {
   const watched = new WeakSet<PoolClient>();
 
   const classify = (error: unknown): ErrorKind => {
+    if (errorCode(error) === '22P02' && ((error as Error).message ?? '').includes(GUARD_MARK)) return 'deadline';
     const kind = KINDS[String(errorCode(error))];
     if (kind) return kind;
     const code = String(errorCode(error));
@@ -117,14 +136,44 @@ export async function openPostgres(url: string): Promise<Store> {
       return { rows: result.rows, count: result.rowCount ?? 0 };
     },
     pipeline: {
-      send(client, statement) {
-        // The pool's clients run in pg's pipeline mode: both are sent at once. pg writes each query
-        // on its own; with the socket corked around both they leave in one write (one system call).
-        const stream = (client as unknown as { connection?: { stream?: { cork?(): void; uncork?(): void } } }).connection?.stream;
+      send(client, statement, sample) {
+        // The pool's clients run in pg's pipeline mode: all are sent at once. pg writes each query
+        // on its own; with the socket corked around them they leave in one write (one system call).
+        const stream = streamOf(client);
         stream?.cork?.();
         try {
           const begun = client.query(begin);
+          const serverNow = sample ? client.query(CLOCK).then((result) => Number(result.rows[0]?.now)) : undefined;
+          serverNow?.catch(() => {});
           const done = client.query({ text: statement.sql, values: statement.params as unknown[] }).then((result) => ({ rows: result.rows, count: result.rowCount ?? 0 }));
+          return { begun, done, serverNow };
+        } finally {
+          stream?.uncork?.();
+        }
+      },
+      commit(client, statement, limit) {
+        const stream = streamOf(client);
+        stream?.cork?.();
+        try {
+          const beginning = client.query(begin);
+          const inserting = client.query({ text: statement.sql, values: statement.params as unknown[] });
+          const guarding = client.query({ text: GUARD, values: [limit] });
+          const committing = client.query('COMMIT');
+          // Only the server's own answer to BEGIN tells that nothing of this write ran.
+          const begun = beginning.then(
+            () => undefined,
+            (error: unknown) => {
+              if ((error as { severity?: unknown })?.severity !== undefined) throw error;
+            },
+          );
+          const done = Promise.allSettled([beginning, inserting, guarding, committing]).then(([b, i, g, c]) => {
+            // The first failure in the order the server ran them (a failed statement makes the rest fail too).
+            for (const settled of [b, i, g, c]) if (settled.status === 'rejected') throw settled.reason;
+            if ((c as PromiseFulfilledResult<{ command: string }>).value.command === 'ROLLBACK') throw rolledBack();
+            const inserted = (i as PromiseFulfilledResult<{ rows: Record<string, unknown>[]; rowCount: number | null }>).value;
+            const guard = (g as PromiseFulfilledResult<{ rows: Record<string, unknown>[] }>).value;
+            return { result: { rows: inserted.rows, count: inserted.rowCount ?? 0 }, serverNow: Number(guard.rows[0]?.now) };
+          });
           return { begun, done };
         } finally {
           stream?.uncork?.();
