@@ -12,6 +12,7 @@
 import { createPublicKey, type KeyObject, verify } from 'node:crypto';
 import { uploads } from '../../functions/record-upload/index.js';
 import type { CallbackRequest } from '../../shared/core/http.js';
+import { callbackVersion, objectHash } from '../../shared/core/object-state.js';
 import { stringToSign } from '../../shared/protocol/signature.js';
 import { newId } from '../../shared/store/ids.js';
 import { type Dialect, insertOncePlan } from '../../shared/store/sql.js';
@@ -30,7 +31,7 @@ export function minimalStatement(dialect: Dialect): string {
 }
 
 function sampleRow(): Record<string, unknown> {
-  return { id: 'x', idempotencyKey: 'x', bucket: 'x', object: 'x', etag: 'x', size: 1, mimeType: null, imageWidth: null, imageHeight: null, imageFormat: null, crc64: null, contentMd5: null, vpcId: null, clientIp: 'x', ossRequestId: 'x', operation: 'x', custom: {}, receivedAt: new Date() };
+  return { id: 'x', idempotencyKey: 'x', bucket: 'x', object: 'x', etag: 'x', size: 1, mimeType: null, imageWidth: null, imageHeight: null, imageFormat: null, crc64: null, contentMd5: null, vpcId: null, clientIp: 'x', ossRequestId: 'x', operation: 'x', custom: {}, receivedAt: new Date(), ...callbackVersion('x', 'x', new Date()) };
 }
 
 const int = (value: string | null): number | null => (value === null || value === '' ? null : Number(value));
@@ -48,6 +49,7 @@ export function minimalParams(request: CallbackRequest, timestamp: (date: Date) 
   const bucket = f.get('bucket')!;
   const custom: Record<string, string> = {};
   for (const [name, value] of f) if (name.startsWith('x:')) custom[name.slice(2)] = value;
+  const received = timestamp(new Date(request.receivedAt ?? Date.now()));
   return [
     newId(),
     `${bucket}/${f.get('reqId')}`,
@@ -66,6 +68,14 @@ export function minimalParams(request: CallbackRequest, timestamp: (date: Date) 
     f.get('reqId'),
     f.get('operation'),
     JSON.stringify(custom),
-    timestamp(new Date(request.receivedAt ?? Date.now())),
+    received,
+    // The object-state columns (shared/core/object-state.ts callbackVersion), as record-upload writes them.
+    objectHash(bucket, f.get('object')!),
+    received,
+    'callback',
+    null,
+    null,
+    null,
+    received,
   ];
 }

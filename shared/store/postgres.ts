@@ -54,13 +54,17 @@ const REASONS: Record<string, string> = {
 const CLOCK = 'SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now';
 
 /**
- * The deadline guard of the one-round-trip `insertOnce` (see pooled.ts): the server's clock (epoch
- * ms) when it is at most $1, else an error (a text that is not a number, cast to one: 22P02), which
- * aborts the transaction, so that the COMMIT after it answers ROLLBACK. The error's expression depends
- * on clock_timestamp() (volatile), so it is evaluated only when reached, never folded at plan time;
- * OFFSET 0 keeps the clock read once.
+ * The deadline guard of the one-round-trip `insertOnce` (see pooled.ts), added to the INSERT's
+ * RETURNING: the server's clock (epoch ms) when it reads at most the parameter $n, else an error (a
+ * text that is not a number, cast to one: 22P02), which aborts the transaction, so that the COMMIT
+ * after it answers ROLLBACK. The error's expression depends on clock_timestamp() (volatile): it is
+ * evaluated only when reached, never folded at plan time; OFFSET 0 keeps the clock read once.
  */
-const GUARD = `SELECT CASE WHEN t.now <= $1::float8 THEN t.now ELSE ('${GUARD_MARK}: the server clock passed the limit by ' || round((t.now - $1::float8)::numeric, 1) || ' ms')::float8 END AS now FROM (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now OFFSET 0) AS t`;
+const guardExpression = (n: number): string =>
+  `(SELECT CASE WHEN t.now <= $${n}::float8 THEN t.now ELSE ('${GUARD_MARK}: the server clock passed the limit by ' || round((t.now - $${n}::float8)::numeric, 1) || ' ms')::float8 END FROM (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now OFFSET 0) AS t)`;
+
+/** The RETURNING column of the guard's clock reading. */
+const NOW_COLUMN = 'oss_callback_now';
 
 const streamOf = (client: PoolClient): { cork?(): void; uncork?(): void } | undefined =>
   (client as unknown as { connection?: { stream?: { cork?(): void; uncork?(): void } } }).connection?.stream;
@@ -152,12 +156,15 @@ export async function openPostgres(url: string): Promise<Store> {
         }
       },
       commit(client, statement, limit) {
+        // The guard rides on the INSERT's RETURNING (one statement fewer for the server to parse and
+        // run): it is evaluated when the inserted row is returned, so after any wait for a row lock.
+        // A duplicate returns no row and commits nothing: no guard is needed then.
+        const text = `${statement.sql}, ${guardExpression(statement.params.length + 1)} AS ${NOW_COLUMN}`;
         const stream = streamOf(client);
         stream?.cork?.();
         try {
           const beginning = client.query(begin);
-          const inserting = client.query({ text: statement.sql, values: statement.params as unknown[] });
-          const guarding = client.query({ text: GUARD, values: [limit] });
+          const inserting = client.query({ text, values: [...statement.params, limit] });
           const committing = client.query('COMMIT');
           // Only the server's own answer to BEGIN tells that nothing of this write ran.
           const begun = beginning.then(
@@ -166,13 +173,14 @@ export async function openPostgres(url: string): Promise<Store> {
               if ((error as { severity?: unknown })?.severity !== undefined) throw error;
             },
           );
-          const done = Promise.allSettled([beginning, inserting, guarding, committing]).then(([b, i, g, c]) => {
+          const done = Promise.allSettled([beginning, inserting, committing]).then(([b, i, c]) => {
             // The first failure in the order the server ran them (a failed statement makes the rest fail too).
-            for (const settled of [b, i, g, c]) if (settled.status === 'rejected') throw settled.reason;
+            for (const settled of [b, i, c]) if (settled.status === 'rejected') throw settled.reason;
             if ((c as PromiseFulfilledResult<{ command: string }>).value.command === 'ROLLBACK') throw rolledBack();
-            const inserted = (i as PromiseFulfilledResult<{ rows: Record<string, unknown>[]; rowCount: number | null }>).value;
-            const guard = (g as PromiseFulfilledResult<{ rows: Record<string, unknown>[] }>).value;
-            return { result: { rows: inserted.rows, count: inserted.rowCount ?? 0 }, serverNow: Number(guard.rows[0]?.now) };
+            const { rows, rowCount } = (i as PromiseFulfilledResult<{ rows: Record<string, unknown>[]; rowCount: number | null }>).value;
+            const serverNow = Number(rows[0]?.[NOW_COLUMN]);
+            if (rows[0] !== undefined) delete rows[0][NOW_COLUMN];
+            return { result: { rows, count: rowCount ?? 0 }, serverNow };
           });
           return { begun, done };
         } finally {
