@@ -5,6 +5,8 @@
  * - a tiny pool (default 2 connections) and a short connect timeout, so an unreachable store fails fast;
  * - a pooled connection that died while the instance was frozen is found out by the first statement
  *   (BEGIN), discarded, and the transaction starts again on a fresh connection (at most twice);
+ * - `insertOnce` with a deadline commits in one round trip where the backend can (PostgreSQL), behind
+ *   a guard that the server evaluates against the deadline (see `PooledStore.insertOnce`);
  * - every statement has a client-side timeout; on timeout, or when the caller's signal aborts while a
  *   statement runs (COMMIT included), the connection is destroyed (the server then rolls back) instead
  *   of reused: a COMMIT still unanswered at the deadline is not left to complete later;
@@ -119,14 +121,16 @@ export interface Pipeline<C> {
    */
   send(conn: C, statement: Query, sample?: boolean): { begun: Promise<unknown>; done: Promise<Result>; serverNow?: Promise<number> };
   /**
-   * One round trip: BEGIN, `statement`, a guard that fails (ErrorKind 'deadline') unless the server's
-   * clock reads at most `limit` (epoch ms), and COMMIT, in one write. When the statement or the guard
-   * fails the server rolls the transaction back and COMMIT answers ROLLBACK: nothing commits.
-   * `begun` rejects only with the server's own error answering BEGIN (nothing of the write ran, so
-   * another connection may be tried); every other failure comes through `done`, because COMMIT may
-   * then have run. `serverNow` is the server's clock read by the guard.
+   * One round trip: BEGIN, `statement` with a guard that fails (ErrorKind 'deadline') unless the
+   * server's clock reads at most `limit` (epoch ms) once the row is inserted, and COMMIT, in one
+   * write; the guard and COMMIT must reach the server as one message, so that nothing can hold COMMIT
+   * up between them. When the statement or its guard fails nothing commits (the store then sends
+   * ROLLBACK). `begun` rejects only with the server's own error answering BEGIN (nothing of the write
+   * ran, so another connection may be tried); every other failure comes through `done`, because
+   * COMMIT may then have run. `serverNow` is the server's clock read by the guard. Undefined when the
+   * statement cannot be sent so (the store then uses two round trips).
    */
-  commit?(conn: C, statement: Query, limit: number): { begun: Promise<unknown>; done: Promise<{ result: Result; serverNow: number }> };
+  commit?(conn: C, statement: Query, limit: number): { begun: Promise<unknown>; done: Promise<{ result: Result; serverNow: number }> } | undefined;
 }
 
 /**
@@ -296,8 +300,8 @@ export class PooledStore<C> implements Store {
 
   /**
    * One INSERT as a transaction of its own. PostgreSQL with `deadline`, on a connection with a recent
-   * clock sample (below): one round trip, BEGIN, the INSERT, a guard and COMMIT in one write. The
-   * guard fails, and the server rolls back, when the server's clock reads later than
+   * clock sample (below): one round trip, BEGIN, the INSERT with a guard, and COMMIT in one write.
+   * The guard fails, and the server rolls back, when the server's clock reads later than
    *
    *     deadline + offset - guard_margin_ms
    *
@@ -339,6 +343,7 @@ export class PooledStore<C> implements Store {
       // The transaction's start is the first statement, as in `transaction`: a connection that died
       // or went silent in the pool is found out by it and replaced.
       const session = await this.connect(signal, (s) => {
+        signal?.throwIfAborted(); // before anything is written
         if (committing !== undefined) maybeCommitted = true; // the previous connection was given up
         inserting = committing = undefined;
         const now = performance.now();
@@ -346,17 +351,18 @@ export class PooledStore<C> implements Store {
         let begun: Promise<unknown> = Promise.resolve();
         if (clock !== undefined && now - clock.at <= CLOCK_SAMPLE_MAX_AGE_MS && clock.roundTripMs <= margin && deadline! - now > margin) {
           const limit = deadline! + clock.offset - margin;
-          const sent = s.call((conn) => {
-            const batch = pipeline.commit!(conn, statement, limit);
+          const batch = pipeline.commit!(s.conn, statement, limit);
+          if (batch !== undefined) {
             begun = batch.begun;
-            return batch.done;
-          });
-          committing = sent.then((done) => {
-            this.sampled(s.conn, now, done.serverNow);
-            return done;
-          });
-          committing.catch(() => {});
-        } else {
+            committing = s.call(() => batch.done).then((done) => {
+              this.sampled(s.conn, now, done.serverNow);
+              return done;
+            });
+            committing.catch(() => {});
+            return s.call(() => begun).then(() => {});
+          }
+        }
+        {
           const sent = s.call((conn) => {
             const batch = pipeline.send(conn, statement, guarded);
             begun = batch.begun;
@@ -370,11 +376,7 @@ export class PooledStore<C> implements Store {
       });
       try {
         if (committing !== undefined) {
-          const { result } = await committing.catch((error: unknown) => {
-            // COMMIT answered (ROLLBACK: the server rolled back) unless the connection failed: it is idle again.
-            if (!session.broken && !signal?.aborted) session.release();
-            throw error;
-          });
+          const { result } = await committing;
           const inserted = plan.inserted(values, result);
           // A duplicate: the transaction committed nothing; the row it conflicted with, read now.
           const found = inserted !== undefined ? { row: inserted as R, duplicate: false } : this.own(table, plan, values, maybeCommitted, await this.tx(session).existing(table, plan, row));

@@ -13,12 +13,26 @@
  *   refuse connections that carry them ("unsupported startup parameter").
  * - `idle_timeout_ms` / `DATABASE_IDLE_TIMEOUT_MS` (30000): close connections idle this long.
  * - `keepalive_ms` / `DATABASE_KEEPALIVE_MS` (10000): TCP keepalive initial delay; 0 turns it off.
+ * - `guard_margin_ms` / `DATABASE_GUARD_MARGIN_MS` (200): the one-round-trip `insertOnce` (below);
+ *   0 turns it off.
  * Other URL parameters go to `pg` unchanged (`sslmode`, `application_name` (default `oss-callback`)...).
+ *
+ * `store.insertOnce` with a deadline commits in one round trip on a connection that read the server's
+ * clock within the last 5 s: BEGIN (with its SET LOCALs), the INSERT … ON CONFLICT DO NOTHING
+ * RETURNING, and COMMIT leave in one write (pg's pipeline mode, the socket corked). The INSERT's
+ * RETURNING carries the deadline guard (GUARD below): when the server's clock has passed the caller's
+ * deadline, translated into server time with a lower bound of the connection's clock offset, less
+ * `guard_margin_ms`, it raises an error; PostgreSQL then aborts the transaction and the COMMIT answers
+ * ROLLBACK, so a write held up in the network, or an INSERT that waited for a row lock past the
+ * deadline, commits nothing. The reasoning, and the one assumption it makes about the server's clock
+ * (it does not step back by more than the margin between two statements on a connection), are in
+ * pooled.ts (`PooledStore.insertOnce`). Other connections, and calls without a deadline, take two
+ * round trips (BEGIN with the INSERT, then COMMIT once they answered), which also read the clock.
  */
 import type { PoolClient } from 'pg';
 import { errorCode, networkReason, resetSocket, storeLabel } from './errors.js';
 import { PooledStore, serverSettings, type Driver, type ErrorKind } from './pooled.js';
-import { postgresDialect } from './sql.js';
+import { postgresDialect, type Query } from './sql.js';
 import type { Store } from './types.js';
 
 /** Marks the guard's error (see GUARD). */
@@ -54,14 +68,41 @@ const REASONS: Record<string, string> = {
 const CLOCK = 'SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now';
 
 /**
- * The deadline guard of the one-round-trip `insertOnce` (see pooled.ts), added to the INSERT's
- * RETURNING: the server's clock (epoch ms) when it reads at most the parameter $n, else an error (a
- * text that is not a number, cast to one: 22P02), which aborts the transaction, so that the COMMIT
- * after it answers ROLLBACK. The error's expression depends on clock_timestamp() (volatile): it is
- * evaluated only when reached, never folded at plan time; OFFSET 0 keeps the clock read once.
+ * GUARD: the deadline guard of the one-round-trip `insertOnce` (see pooled.ts), added to the INSERT's
+ * RETURNING: the server's clock (epoch ms) when it reads at most `limit`, else an error (a text that
+ * is not a number, cast to one: 22P02), which aborts the transaction before COMMIT. The error's
+ * expression depends on clock_timestamp() (volatile): it is evaluated only when reached, never folded
+ * at plan time; OFFSET 0 keeps the clock read once.
  */
-const guardExpression = (n: number): string =>
-  `(SELECT CASE WHEN t.now <= $${n}::float8 THEN t.now ELSE ('${GUARD_MARK}: the server clock passed the limit by ' || round((t.now - $${n}::float8)::numeric, 1) || ' ms')::float8 END FROM (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now OFFSET 0) AS t)`;
+const guardExpression = (limit: number): string =>
+  `(SELECT CASE WHEN t.now <= ${limit}::float8 THEN t.now ELSE ('${GUARD_MARK}: the server clock passed the limit by ' || round((t.now - ${limit}::float8)::numeric, 1) || ' ms')::float8 END FROM (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now OFFSET 0) AS t)`;
+
+/**
+ * One encoded value as a literal of unknown type (PostgreSQL gives it the column's type), or
+ * undefined when it cannot be written as one (the caller then binds it as a parameter). Strings are
+ * E'' literals with both the quote and the backslash doubled, which read the same whatever
+ * standard_conforming_strings says; pg connects with client_encoding UTF8, where no byte of a
+ * multi-byte character can be taken for a quote or a backslash. A NUL cannot be in a text value.
+ */
+function literal(value: unknown): string | undefined {
+  if (value === null) return 'NULL';
+  if (typeof value === 'boolean') return value ? 'TRUE' : 'FALSE';
+  if (typeof value === 'number') return Number.isFinite(value) ? `'${value}'` : undefined;
+  if (typeof value !== 'string' || value.includes('\0')) return undefined;
+  return `E'${value.replace(/[\\']/g, (c) => c + c)}'`;
+}
+
+/** The statement with its `$n` placeholders replaced by literals; undefined if a value cannot be one. */
+function inline(statement: Query): string | undefined {
+  const literals: string[] = [];
+  for (const param of statement.params) {
+    const text = literal(param);
+    if (text === undefined) return undefined;
+    literals.push(text);
+  }
+  // Placeholders are the only `$` in the text: identifiers come from validated table definitions.
+  return statement.sql.replace(/\$(\d+)/g, (_, n: string) => literals[Number(n) - 1]!);
+}
 
 /** The RETURNING column of the guard's clock reading. */
 const NOW_COLUMN = 'oss_callback_now';
@@ -156,16 +197,22 @@ export async function openPostgres(url: string): Promise<Store> {
         }
       },
       commit(client, statement, limit) {
-        // The guard rides on the INSERT's RETURNING (one statement fewer for the server to parse and
-        // run): it is evaluated when the inserted row is returned, so after any wait for a row lock.
-        // A duplicate returns no row and commits nothing: no guard is needed then.
-        const text = `${statement.sql}, ${guardExpression(statement.params.length + 1)} AS ${NOW_COLUMN}`;
+        // The INSERT (its values inlined as literals, see `literal`) with the guard on its RETURNING,
+        // and COMMIT, are ONE simple-protocol message: the server reads a message whole before it runs
+        // any of it, so COMMIT runs right after the guard, never after a wait for the rest of the
+        // write. (Separate messages could be split by the network between the guard and COMMIT, and
+        // COMMIT delivered after the deadline.) The guard is evaluated when the inserted row is
+        // returned, so after any wait for a row lock; a duplicate returns no row, inserts nothing,
+        // and needs no guard. BEGIN goes first, as a message of its own in the same write: its answer
+        // alone shows that the connection is alive (the INSERT may wait for a lock).
+        const insert = inline(statement);
+        if (insert === undefined) return undefined;
+        const text = `${insert}, ${guardExpression(limit)} AS ${NOW_COLUMN}; COMMIT`;
         const stream = streamOf(client);
         stream?.cork?.();
         try {
           const beginning = client.query(begin);
-          const inserting = client.query({ text, values: [...statement.params, limit] });
-          const committing = client.query('COMMIT');
+          const committing = client.query(text) as unknown as Promise<{ command: string; rows: Record<string, unknown>[]; rowCount: number | null }[]>;
           // Only the server's own answer to BEGIN tells that nothing of this write ran.
           const begun = beginning.then(
             () => undefined,
@@ -173,14 +220,17 @@ export async function openPostgres(url: string): Promise<Store> {
               if ((error as { severity?: unknown })?.severity !== undefined) throw error;
             },
           );
-          const done = Promise.allSettled([beginning, inserting, committing]).then(([b, i, c]) => {
-            // The first failure in the order the server ran them (a failed statement makes the rest fail too).
-            for (const settled of [b, i, c]) if (settled.status === 'rejected') throw settled.reason;
-            if ((c as PromiseFulfilledResult<{ command: string }>).value.command === 'ROLLBACK') throw rolledBack();
-            const { rows, rowCount } = (i as PromiseFulfilledResult<{ rows: Record<string, unknown>[]; rowCount: number | null }>).value;
+          // When a statement fails, the server skips the rest of the message (COMMIT included) and the
+          // transaction stays open, aborted: the store then sends ROLLBACK.
+          const done = Promise.allSettled([beginning, committing]).then(([b, c]) => {
+            if (b.status === 'rejected') throw b.reason;
+            if (c.status === 'rejected') throw c.reason;
+            const [inserted, committed] = c.value;
+            if (committed?.command !== 'COMMIT') throw rolledBack();
+            const rows = inserted!.rows;
             const serverNow = Number(rows[0]?.[NOW_COLUMN]);
             if (rows[0] !== undefined) delete rows[0][NOW_COLUMN];
-            return { result: { rows, count: rowCount ?? 0 }, serverNow };
+            return { result: { rows, count: inserted!.rowCount ?? 0 }, serverNow };
           });
           return { begun, done };
         } finally {

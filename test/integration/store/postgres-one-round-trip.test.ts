@@ -85,7 +85,7 @@ test('PostgreSQL insertOnce: the guard refuses to commit once the deadline (less
     assert.match((error as Error).message, /refused to commit because its clock had passed the deadline/);
     return true;
   });
-  assert.equal(proxy.chunks - before, 1, 'one write: the guarded commit');
+  assert.equal(proxy.chunks - before, 2, 'the guarded commit in one write, then ROLLBACK');
   await sleep(300);
   assert.equal(await rowsWithKey(table, row.key), 0, 'nothing committed');
   // The connection is reused, and commits again.
@@ -148,4 +148,29 @@ test('PostgreSQL insertOnce in one round trip: the write committed but its answe
   await muted2;
   assert.deepEqual([duplicate.row.id, duplicate.duplicate], [first.id, true]);
   assert.equal(await rowsWithKey(table, first.key), 1);
+});
+
+test('PostgreSQL insertOnce in one round trip: values written as literals read back exactly (quotes, backslashes, $n, Unicode, JSON, bigint, timestamps)', async (t) => {
+  if (!(await requireServer(t, POSTGRES))) return;
+  const { store, proxy, table } = await setup(t);
+  await store.insertOnce(table, item(), { deadline: far() });
+  const nasty = `it's \\ a '' \\' E'\\x41' $1 $$ $2; COMMIT; DROP TABLE x; -- ünïcödé 😀 \u2028 "q"`;
+  const row = item({
+    key: `k'\\${uniqueSuffix()}`,
+    title: nasty,
+    body: `${nasty}\n\ttab\r\n`,
+    count: -2147483648,
+    big: Number.MAX_SAFE_INTEGER,
+    flag: true,
+    data: { nasty, list: [1, -2.5, null, true, 'x\\y'], nested: { "'": '\\' } },
+    createdAt: new Date('2001-02-03T04:05:06.789Z'),
+    seenAt: new Date(0),
+  });
+  let result: { row: unknown; duplicate: boolean } | undefined;
+  assert.equal(await writes(proxy, async () => (result = await store.insertOnce(table, row, { deadline: far() }))), 1);
+  assert.deepEqual(result, { row, duplicate: false });
+  assert.deepEqual(await store.transaction((tx) => tx.get(table, { id: row.id })), row);
+  const empty = item({ title: '', body: null, data: [] as unknown as null });
+  assert.equal(await writes(proxy, () => store.insertOnce(table, empty, { deadline: far() })), 1);
+  assert.deepEqual(await store.transaction((tx) => tx.get(table, { id: empty.id })), empty);
 });
