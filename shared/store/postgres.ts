@@ -143,6 +143,9 @@ export async function openPostgres(url: string): Promise<Store> {
     `SET LOCAL statement_timeout = ${Math.trunc(settings.queryTimeoutMs)}`,
     `SET LOCAL idle_in_transaction_session_timeout = ${Math.trunc(settings.queryTimeoutMs * 2)}`,
   ].join('; ');
+  // The one-round-trip commit's transaction lives inside one message (read whole before it runs): it
+  // never waits for the client, so it needs no idle_in_transaction_session_timeout.
+  const beginOnce = ['BEGIN ISOLATION LEVEL READ COMMITTED', `SET LOCAL statement_timeout = ${Math.trunc(settings.queryTimeoutMs)}`].join('; ');
   const watched = new WeakSet<PoolClient>();
 
   const classify = (error: unknown): ErrorKind => {
@@ -197,45 +200,37 @@ export async function openPostgres(url: string): Promise<Store> {
         }
       },
       commit(client, statement, limit) {
-        // The INSERT (its values inlined as literals, see `literal`) with the guard on its RETURNING,
-        // and COMMIT, are ONE simple-protocol message: the server reads a message whole before it runs
-        // any of it, so COMMIT runs right after the guard, never after a wait for the rest of the
-        // write. (Separate messages could be split by the network between the guard and COMMIT, and
-        // COMMIT delivered after the deadline.) The guard is evaluated when the inserted row is
-        // returned, so after any wait for a row lock; a duplicate returns no row, inserts nothing,
-        // and needs no guard. BEGIN goes first, as a message of its own in the same write: its answer
-        // alone shows that the connection is alive (the INSERT may wait for a lock).
+        // BEGIN, the INSERT (its values inlined as literals, see `literal`) with the guard on its
+        // RETURNING, and COMMIT are ONE simple-protocol message: the server reads a message whole
+        // before it runs any of it, so COMMIT runs right after the guard, never after a wait for the
+        // rest of the write (separate messages could be split by the network between the guard and
+        // COMMIT, and COMMIT delivered after the deadline). The guard is evaluated when the inserted
+        // row is returned, so after any wait for a row lock; a duplicate returns no row, inserts
+        // nothing, and needs no guard. The answer to the whole message is the liveness check.
         const insert = inline(statement);
         if (insert === undefined) return undefined;
-        const text = `${insert}, ${guardExpression(limit)} AS ${NOW_COLUMN}; COMMIT`;
-        const stream = streamOf(client);
-        stream?.cork?.();
-        try {
-          const beginning = client.query(begin);
-          const committing = client.query(text) as unknown as Promise<{ command: string; rows: Record<string, unknown>[]; rowCount: number | null }[]>;
-          // Only the server's own answer to BEGIN tells that nothing of this write ran.
-          const begun = beginning.then(
-            () => undefined,
-            (error: unknown) => {
-              if ((error as { severity?: unknown })?.severity !== undefined) throw error;
-            },
-          );
-          // When a statement fails, the server skips the rest of the message (COMMIT included) and the
-          // transaction stays open, aborted: the store then sends ROLLBACK.
-          const done = Promise.allSettled([beginning, committing]).then(([b, c]) => {
-            if (b.status === 'rejected') throw b.reason;
-            if (c.status === 'rejected') throw c.reason;
-            const [inserted, committed] = c.value;
-            if (committed?.command !== 'COMMIT') throw rolledBack();
-            const rows = inserted!.rows;
-            const serverNow = Number(rows[0]?.[NOW_COLUMN]);
-            if (rows[0] !== undefined) delete rows[0][NOW_COLUMN];
-            return { result: { rows, count: inserted!.rowCount ?? 0 }, serverNow };
-          });
-          return { begun, done };
-        } finally {
-          stream?.uncork?.();
-        }
+        const text = `${beginOnce}; ${insert}, ${guardExpression(limit)} AS ${NOW_COLUMN}; COMMIT`;
+        const committing = client.query(text) as unknown as Promise<{ command: string; rows: Record<string, unknown>[]; rowCount: number | null }[]>;
+        // The server's own error (one that closes the connection: killed while the instance was
+        // frozen) tells that COMMIT did not answer; the store may try another connection (insertOnce
+        // is idempotent by its key). Other failures come through `done`.
+        const begun = committing.then(
+          () => undefined,
+          (error: unknown) => {
+            if ((error as { severity?: unknown })?.severity === 'FATAL') throw error;
+          },
+        );
+        // When a statement fails, the server skips the rest of the message (COMMIT included) and the
+        // transaction stays open, aborted: the store then sends ROLLBACK.
+        const done = committing.then((results) => {
+          const inserted = results[results.length - 2]!;
+          if (results[results.length - 1]?.command !== 'COMMIT') throw rolledBack();
+          const rows = inserted.rows;
+          const serverNow = Number(rows[0]?.[NOW_COLUMN]);
+          if (rows[0] !== undefined) delete rows[0][NOW_COLUMN];
+          return { result: { rows, count: inserted.rowCount ?? 0 }, serverNow };
+        });
+        return { begun, done };
       },
     },
     release: (client) => client.release(),
