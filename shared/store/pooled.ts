@@ -123,12 +123,12 @@ export interface Pipeline<C> {
   /**
    * One round trip: BEGIN, `statement` with a guard that fails (ErrorKind 'deadline') unless the
    * server's clock reads at most `limit` (epoch ms) once the row is inserted, and COMMIT, in one
-   * write; the guard and COMMIT must reach the server as one message, so that nothing can hold COMMIT
+   * write; the guard and COMMIT must reach the server in one message, so that nothing can hold COMMIT
    * up between them. When the statement or its guard fails nothing commits (the store then sends
-   * ROLLBACK). `begun` rejects only with the server's own error answering BEGIN (nothing of the write
-   * ran, so another connection may be tried); every other failure comes through `done`, because
-   * COMMIT may then have run. `serverNow` is the server's clock read by the guard. Undefined when the
-   * statement cannot be sent so (the store then uses two round trips).
+   * ROLLBACK). `begun` settles with the answer and rejects only with a server error that closed the
+   * connection (another connection may then be tried: the store's retry is idempotent); every other
+   * failure comes through `done`. `serverNow` is the server's clock read by the guard. Undefined when
+   * the statement cannot be sent so (the store then uses two round trips).
    */
   commit?(conn: C, statement: Query, limit: number): { begun: Promise<unknown>; done: Promise<{ result: Result; serverNow: number }> } | undefined;
 }
@@ -300,7 +300,7 @@ export class PooledStore<C> implements Store {
 
   /**
    * One INSERT as a transaction of its own. PostgreSQL with `deadline`, on a connection with a recent
-   * clock sample (below): one round trip, BEGIN, the INSERT with a guard, and COMMIT in one write.
+   * clock sample (below): one round trip, BEGIN, the INSERT with a guard, and COMMIT in one message.
    * The guard fails, and the server rolls back, when the server's clock reads later than
    *
    *     deadline + offset - guard_margin_ms
@@ -319,11 +319,15 @@ export class PooledStore<C> implements Store {
    * one write, then COMMIT once they answered, which also samples its clock.
    *
    * A duplicate: the one-round-trip transaction committed nothing; the existing row is read in a
-   * second round trip. A connection that does not answer BEGIN within connect_timeout_ms is replaced
-   * and the INSERT sent again on another one, as with two round trips; the first write may have
-   * committed in the meantime (only its answer was lost), so a row found with this call's own primary
-   * key is this call's insert (duplicate: false). A connection that fails otherwise before COMMIT
-   * answered is not retried: the outcome is unknown, as for a failed COMMIT (StoreUnavailable).
+   * second round trip. The one message is also the liveness check: a connection that does not answer
+   * it within connect_timeout_ms (or that the server closed, FATAL) is replaced and the INSERT sent
+   * again on another one. The first write may have committed (only its answer was lost), so a row
+   * found with this call's own primary key is this call's insert (duplicate: false). An INSERT that
+   * waits for a row lock longer than connect_timeout_ms (2 s; the deadline is 4 s) is taken for a
+   * silent connection in the same way (as on MySQL): the second try waits for the same lock, and the
+   * guard keeps either from committing after the deadline. A connection that fails otherwise before
+   * the answer (reset) is not retried: the outcome is unknown, as for a failed COMMIT
+   * (StoreUnavailable).
    */
   async insertOnce<R>(table: Table<R>, row: R, options: InsertOnceOptions<R> = {}): Promise<{ row: R; duplicate: boolean }> {
     const { signal, conflictKey, deadline } = options;

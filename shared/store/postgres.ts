@@ -18,13 +18,14 @@
  * Other URL parameters go to `pg` unchanged (`sslmode`, `application_name` (default `oss-callback`)...).
  *
  * `store.insertOnce` with a deadline commits in one round trip on a connection that read the server's
- * clock within the last 5 s: BEGIN (with its SET LOCALs), the INSERT … ON CONFLICT DO NOTHING
- * RETURNING, and COMMIT leave in one write (pg's pipeline mode, the socket corked). The INSERT's
- * RETURNING carries the deadline guard (GUARD below): when the server's clock has passed the caller's
- * deadline, translated into server time with a lower bound of the connection's clock offset, less
- * `guard_margin_ms`, it raises an error; PostgreSQL then aborts the transaction and the COMMIT answers
- * ROLLBACK, so a write held up in the network, or an INSERT that waited for a row lock past the
- * deadline, commits nothing. The reasoning, and the one assumption it makes about the server's clock
+ * clock within the last 5 s: BEGIN (with SET LOCAL statement_timeout), the INSERT … ON CONFLICT DO
+ * NOTHING RETURNING, and COMMIT as one simple-protocol message, the values inlined as literals
+ * (`literal`). The INSERT's RETURNING carries the deadline guard (GUARD below): when the server's
+ * clock has passed the caller's deadline, translated into server time with a lower bound of the
+ * connection's clock offset, less `guard_margin_ms`, it raises an error; PostgreSQL then aborts the
+ * transaction and skips the rest of the message, COMMIT included (the store sends ROLLBACK), so a
+ * write held up in the network, or an INSERT that waited for a row lock past the deadline, commits
+ * nothing. The reasoning, and the one assumption it makes about the server's clock
  * (it does not step back by more than the margin between two statements on a connection), are in
  * pooled.ts (`PooledStore.insertOnce`). Other connections, and calls without a deadline, take two
  * round trips (BEGIN with the INSERT, then COMMIT once they answered), which also read the clock.
