@@ -3,28 +3,29 @@
  * payload → owner binding → object check with OSS (HeadObject) → job, all inside the deadline; exactly
  * one JSON reply and one log line per callback.
  */
-import { createHash } from 'node:crypto';
 import * as v from 'valibot';
 import {
   CallbackError,
+  checkCallbackSignature,
   createKeyResolver,
   decodeBody,
+  type DecodedBody,
   errorReply,
   isCallbackError,
   jsonReply,
   loadTrustedKeysFile,
   type KeyResolver,
-  verifyCallbackSignature,
+  type VerifiedSignature,
 } from '../protocol/index.js';
 import { getStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
 import { type CoreConfig, configFromEnv, publicPath } from './config.js';
 import type { CallbackRequest, CallbackResponse } from './http.js';
-import type { Job, JobContext, JsonObject } from './job.js';
+import type { CallbackInfo, Job, JobContext, JsonObject } from './job.js';
 import { createLogger, type Logger } from './log.js';
-import { objectIdempotencyKey } from './object.js';
-import { type OwnerBinding, ownerBinding, resolveOwner } from './owner.js';
-import { type ClaimedObject, verifyObject } from './verify-object.js';
+import { objectIdempotencyKey, sha256Hex, type VerifiedObject } from './object.js';
+import { type Owner, type OwnerBinding, ownerBinding, resolveOwner } from './owner.js';
+import { type ClaimedObject, unverifiedObject, verifyObject } from './verify-object.js';
 
 /** OSS abandons a callback after 5 s; a platform receive time older than that is not trusted. */
 const OSS_TIMEOUT_MS = 5000;
@@ -213,23 +214,18 @@ class StepOptions {
 /** A job's context (JobContext); `signal` is the deadline's, created only when read, as above. */
 class CallbackContext<P, C> implements JobContext<P, C> {
   readonly #deadline: Deadline;
-  readonly payload: P;
-  readonly custom: C;
-  readonly object: JobContext<P, C>['object'];
-  readonly owner: JobContext<P, C>['owner'];
-  readonly callback: JobContext<P, C>['callback'];
-  readonly store: Store;
-  readonly log: (fields: JsonObject) => void;
 
-  constructor(deadline: Deadline, fields: Omit<JobContext<P, C>, 'signal'>) {
+  constructor(
+    deadline: Deadline,
+    readonly payload: P,
+    readonly custom: C,
+    readonly object: JobContext<P, C>['object'],
+    readonly owner: JobContext<P, C>['owner'],
+    readonly callback: JobContext<P, C>['callback'],
+    readonly store: Store,
+    readonly log: (fields: JsonObject) => void,
+  ) {
     this.#deadline = deadline;
-    this.payload = fields.payload;
-    this.custom = fields.custom;
-    this.object = fields.object;
-    this.owner = fields.owner;
-    this.callback = fields.callback;
-    this.store = fields.store;
-    this.log = fields.log;
   }
 
   get signal(): AbortSignal {
@@ -247,12 +243,7 @@ export async function withDeadline<T>(at: number, work: (deadline: Deadline) => 
   const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(
       () => {
-        const error =
-          timeoutError?.() ??
-          new CallbackError(
-            'DeadlineExceeded',
-            'the callback could not be completed in time (OSS waits 5 s): the datastore or a dependency is slow or hanging; the work was abandoned and its transaction rolled back',
-          );
+        const error = timeoutError?.() ?? deadlineExceeded();
         deadline.expire(error);
         reject(error);
       },
@@ -268,17 +259,202 @@ export async function withDeadline<T>(at: number, work: (deadline: Deadline) => 
   }
 }
 
+/** A promise, or anything `await` would treat as one. */
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
+
+function deadlineExceeded(): CallbackError {
+  return new CallbackError(
+    'DeadlineExceeded',
+    'the callback could not be completed in time (OSS waits 5 s): the datastore or a dependency is slow or hanging; the work was abandoned and its transaction rolled back',
+  );
+}
+
+/**
+ * Settles with `running`, or rejects with DeadlineExceeded (and aborts the deadline's signal) when
+ * the deadline passes first. The timer runs only while something is pending: the steps before the
+ * first real promise ran synchronously, and no timer can fire during synchronous work.
+ */
+function raceDeadline<T>(running: PromiseLike<T>, deadline: Deadline): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(
+      () => {
+        const error = deadlineExceeded();
+        deadline.expire(error);
+        reject(error);
+      },
+      Math.max(0, deadline.at - Date.now()),
+    );
+    // Settled later than the deadline: already answered (the rejection is handled here).
+    running.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+/**
+ * One callback's way through the steps after the method and size checks. Each step runs directly
+ * when the one before did not need a promise (a cached key, OSS_VERIFY_OBJECTS=off, an open store),
+ * and chains on it otherwise; the log line's fields are kept here and the line is built once, at the end.
+ */
+class CallbackRun {
+  readonly deadline: Deadline;
+  bucket: string | undefined = undefined;
+  object: string | undefined = undefined;
+  ownerFrom: string | undefined = undefined;
+  /** What the object check and the job added to the line, in order. */
+  logged: JsonObject | undefined = undefined;
+  readonly log = (fields: JsonObject): void => {
+    Object.assign((this.logged ??= {}), fields);
+  };
+
+  constructor(
+    readonly job: Job,
+    readonly request: CallbackRequest,
+    readonly runtime: Runtime,
+  ) {
+    this.deadline = new Deadline(deadlineFor(request.receivedAt, runtime.config.deadlineMs));
+  }
+
+  start(): JsonObject | PromiseLike<JsonObject> {
+    const { request } = this;
+    const path = publicPath(request.rawPath, this.runtime.config.pathMap);
+    // No signal: a key download has its own timeout, and the race with the deadline answers anyway.
+    const signed = checkCallbackSignature(path === request.rawPath ? request : { ...request, rawPath: path }, this.runtime.keys);
+    if (isThenable(signed)) return signed.then((verified) => this.afterSignature(path, verified));
+    return this.afterSignature(path, signed);
+  }
+
+  private afterSignature(path: string, signed: VerifiedSignature): JsonObject | PromiseLike<JsonObject> {
+    this.deadline.throwIfExpired();
+    const { job, request, runtime } = this;
+    const { config } = runtime;
+
+    const body = decodeBody(header(request, 'content-type'), request.body);
+    const bucket = bucketCheck(body.fields.bucket, config.allowedBuckets);
+    this.bucket = bucket;
+    if (typeof body.fields.object === 'string') this.object = body.fields.object;
+
+    const parsed = parsePayload(job, body);
+    // Whose upload (cheap, local), then: does OSS have this object, with this ETag? (OSS's facts from here on.)
+    const claimed = claimedObject(bucket, body.fields, config.objects.verify);
+    const owner = job.owner
+      ? resolveOwner(runtime.ownerBindingFor(job), { object: claimed, custom: body.custom, query: signed.query }, config.owner)
+      : undefined;
+    if (owner) this.ownerFrom = owner.from;
+    if (config.objects.verify === 'off') return this.afterObject(path, signed, body, parsed, owner, unverifiedObject(claimed));
+    return verifyObject(claimed, config.objects, new StepOptions(this.deadline, request.platform, this.log)).then((object) =>
+      this.afterObject(path, signed, body, parsed, owner, object),
+    );
+  }
+
+  private afterObject(
+    path: string,
+    signed: VerifiedSignature,
+    body: DecodedBody,
+    parsed: ParsedPayload,
+    owner: Owner | undefined,
+    object: VerifiedObject,
+  ): JsonObject | PromiseLike<JsonObject> {
+    const { request } = this;
+    const reqId = body.fields.reqId;
+    const callback: CallbackInfo = {
+      requestId: request.requestId,
+      idempotencyKey:
+        object.key !== '' && object.etag !== ''
+          ? objectIdempotencyKey(object)
+          : `sha256:${sha256Hex(request.body)}`, // OSS_VERIFY_OBJECTS=off, no object named
+      reqIdHint: typeof reqId === 'string' ? reqId : undefined,
+      query: signed.query,
+      bodyType: body.type,
+      receivedAt: new Date(request.receivedAt ?? Date.now()),
+      path,
+      ossRequestId: header(request, 'x-oss-request-id'),
+      platform: request.platform,
+    };
+    const store = this.runtime.storeFor(this.job);
+    if (isThenable(store)) return store.then((opened) => this.handle(parsed, owner, object, callback, opened));
+    return this.handle(parsed, owner, object, callback, store);
+  }
+
+  private handle(
+    parsed: ParsedPayload,
+    owner: Owner | undefined,
+    object: VerifiedObject,
+    callback: CallbackInfo,
+    store: Store,
+  ): JsonObject | PromiseLike<JsonObject> {
+    const context = new CallbackContext(this.deadline, parsed.payload, parsed.custom, object, owner, callback, store, this.log);
+    this.deadline.throwIfExpired();
+    return this.job.handle(context);
+  }
+
+  /** The callback's log line: its fields in the order they became known. */
+  line(outcome: string, status: number, started: number, error?: { message: string; stack?: string }): JsonObject {
+    const { request } = this;
+    const line: JsonObject = {
+      function: this.job.name,
+      requestId: request.requestId,
+      ossRequestId: header(request, 'x-oss-request-id'),
+      // Every line says whether objects are checked with OSS (OSS_VERIFY_OBJECTS=off is an announced opt-out).
+      objectCheck: this.runtime.config.objects.verify,
+    };
+    if (this.bucket !== undefined) line.bucket = this.bucket;
+    if (this.object !== undefined) line.object = this.object;
+    if (this.ownerFrom !== undefined) line.ownerFrom = this.ownerFrom;
+    if (this.logged !== undefined) Object.assign(line, this.logged);
+    line.outcome = outcome;
+    if (error !== undefined) {
+      line.message = error.message;
+      if (error.stack !== undefined) line.error = error.stack;
+    }
+    line.status = status;
+    line.durationMs = Math.round((performance.now() - started) * 100) / 100;
+    return line;
+  }
+}
+
+interface ParsedPayload {
+  payload: unknown;
+  custom: unknown;
+}
+
+/** The payload and custom variables through the job's schemas; InvalidPayload names every problem. */
+function parsePayload(job: Job, body: DecodedBody): ParsedPayload {
+  const input: Record<string, unknown> = {};
+  for (const key of payloadKeys(job)) {
+    if (Object.hasOwn(body.fields, key)) input[key] = body.fields[key];
+  }
+  const payload = v.safeParse(job.payload, input);
+  const custom = v.safeParse(job.custom, body.custom);
+  if (!payload.success || !custom.success) {
+    const problems = [
+      ...(payload.success ? [] : describeIssues(payload.issues, '')),
+      ...(custom.success ? [] : describeIssues(custom.issues, 'x:')),
+    ];
+    throw new CallbackError(
+      'InvalidPayload',
+      `the callback body does not match what ${job.name} reads (${problems.join('; ')}): use its callbackBody template`,
+      { details: { problems, expectedCallbackBody: job.template.form } },
+    );
+  }
+  return { payload: payload.output, custom: custom.output };
+}
+
 export async function handleCallback(job: Job, request: CallbackRequest, runtime: Runtime): Promise<CallbackResponse> {
   const started = performance.now();
   const { config } = runtime;
-  const line: JsonObject = {
-    function: job.name,
-    requestId: request.requestId,
-    ossRequestId: header(request, 'x-oss-request-id'),
-    // Every line says whether objects are checked with OSS (OSS_VERIFY_OBJECTS=off is an announced opt-out).
-    objectCheck: config.objects.verify,
-  };
+  let run: CallbackRun | undefined;
   let response: CallbackResponse;
+  let line: JsonObject;
   try {
     if (request.method !== 'POST') {
       throw new CallbackError('MethodNotAllowed', `OSS sends callbacks as POST; got ${request.method}`);
@@ -289,81 +465,19 @@ export async function handleCallback(job: Job, request: CallbackRequest, runtime
         `the body is ${request.body.length} bytes, more than CALLBACK_MAX_BODY_BYTES=${config.maxBodyBytes}: OSS callback bodies are small (a template of at most 5 KB with values filled in)`,
       );
     }
-    const result = await withDeadline(deadlineFor(request.receivedAt, config.deadlineMs), async (deadline) => {
-      const path = publicPath(request.rawPath, config.pathMap);
-      // No signal: a key download has its own timeout, and the race with the deadline answers anyway.
-      const signed = await verifyCallbackSignature(path === request.rawPath ? request : { ...request, rawPath: path }, runtime.keys);
-      deadline.throwIfExpired();
-
-      const body = decodeBody(header(request, 'content-type'), request.body);
-      const bucket = bucketCheck(body.fields.bucket, config.allowedBuckets);
-      line.bucket = bucket;
-      if (typeof body.fields.object === 'string') line.object = body.fields.object;
-
-      const input: Record<string, unknown> = {};
-      for (const key of payloadKeys(job)) {
-        if (Object.hasOwn(body.fields, key)) input[key] = body.fields[key];
-      }
-      const payload = v.safeParse(job.payload, input);
-      const custom = v.safeParse(job.custom, body.custom);
-      if (!payload.success || !custom.success) {
-        const problems = [
-          ...(payload.success ? [] : describeIssues(payload.issues, '')),
-          ...(custom.success ? [] : describeIssues(custom.issues, 'x:')),
-        ];
-        throw new CallbackError(
-          'InvalidPayload',
-          `the callback body does not match what ${job.name} reads (${problems.join('; ')}): use its callbackBody template`,
-          { details: { problems, expectedCallbackBody: job.template.form } },
-        );
-      }
-      // Whose upload (cheap, local), then: does OSS have this object, with this ETag? (OSS's facts from here on.)
-      const claimed = claimedObject(bucket, body.fields, config.objects.verify);
-      const owner = job.owner
-        ? resolveOwner(runtime.ownerBindingFor(job), { object: claimed, custom: body.custom, query: signed.query }, config.owner)
-        : undefined;
-      if (owner) line.ownerFrom = owner.from;
-      const log = (fields: JsonObject): void => void Object.assign(line, fields);
-      const object = await verifyObject(claimed, config.objects, new StepOptions(deadline, request.platform, log));
-      const reqId = typeof body.fields.reqId === 'string' ? body.fields.reqId : undefined;
-      const context = new CallbackContext(deadline, {
-        payload: payload.output,
-        custom: custom.output,
-        object,
-        owner,
-        callback: {
-          requestId: request.requestId,
-          idempotencyKey:
-            object.key !== '' && object.etag !== ''
-              ? objectIdempotencyKey(object)
-              : `sha256:${createHash('sha256').update(request.body).digest('hex')}`, // OSS_VERIFY_OBJECTS=off, no object named
-          reqIdHint: reqId,
-          query: signed.query,
-          bodyType: body.type,
-          receivedAt: new Date(request.receivedAt ?? Date.now()),
-          path,
-          ossRequestId: header(request, 'x-oss-request-id'),
-          platform: request.platform,
-        },
-        store: await runtime.storeFor(job),
-        log,
-      });
-      deadline.throwIfExpired();
-      return job.handle(context);
-    });
+    run = new CallbackRun(job, request, runtime);
+    let result = run.start();
+    if (isThenable(result)) result = await raceDeadline(result, run.deadline);
     response = jsonReply(200, result);
-    line.outcome = 'OK';
+    line = run.line('OK', response.status, started);
   } catch (caught) {
     const error = isCallbackError(caught)
       ? caught
       : new CallbackError('Internal', 'the function failed unexpectedly; the error is in the function log', { cause: caught });
-    line.outcome = error.code;
-    line.message = error.message;
-    if (!isCallbackError(caught)) line.error = caught instanceof Error ? (caught.stack ?? caught.message) : String(caught);
     response = errorReply(error, request.requestId);
+    const stack = isCallbackError(caught) ? undefined : caught instanceof Error ? (caught.stack ?? caught.message) : String(caught);
+    line = (run ?? new CallbackRun(job, request, runtime)).line(error.code, response.status, started, { message: error.message, stack });
   }
-  line.status = response.status;
-  line.durationMs = Math.round((performance.now() - started) * 100) / 100;
   runtime.log(line);
   return response;
 }
