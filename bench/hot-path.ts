@@ -52,7 +52,8 @@ export function hotPathRuntime(): Runtime {
     logTarget: 'off',
     ...WITHOUT_OSS,
   };
-  return createRuntime(config, { keys: ossShapedResolver(), log: () => {}, storeFor: async () => neverOpened });
+  // The store as createRuntime's storeFor hands it out once it is open: the store itself, not a promise.
+  return createRuntime(config, { keys: ossShapedResolver(), log: () => {}, storeFor: () => neverOpened });
 }
 
 interface Prepared {

@@ -11,6 +11,8 @@ import {
   decodeBody,
   type DecodedBody,
   errorReply,
+  type FastParser,
+  fastParser,
   isCallbackError,
   jsonReply,
   loadTrustedKeysFile,
@@ -35,14 +37,18 @@ export interface Runtime {
   config: CoreConfig;
   keys: KeyResolver;
   log: Logger;
-  /** Opens (once) the store and migrates the job's tables (once per job). */
-  storeFor(job: Job): Promise<Store>;
+  /**
+   * Opens (once) the store and migrates the job's tables (once per job). Once that is done it may
+   * return the store itself (the pipeline then needs no promise for it); await it either way.
+   */
+  storeFor(job: Job): Store | Promise<Store>;
   /** The job's owner binding (shared/core/owner.ts), read once per job from `config.owner`. */
   ownerBindingFor(job: Job): OwnerBinding;
 }
 
 export function createRuntime(config: CoreConfig = configFromEnv(), overrides: Partial<Omit<Runtime, 'config'>> = {}): Runtime {
   const migrated = new Map<string, Promise<Store>>();
+  const ready = new Map<string, Store>();
   const bindings = new Map<string, OwnerBinding>();
   return {
     config,
@@ -63,18 +69,23 @@ export function createRuntime(config: CoreConfig = configFromEnv(), overrides: P
     storeFor:
       overrides.storeFor ??
       ((job) => {
-        let ready = migrated.get(job.name);
-        if (!ready) {
-          ready = (async () => {
+        const store = ready.get(job.name);
+        if (store !== undefined) return store;
+        let opening = migrated.get(job.name);
+        if (!opening) {
+          opening = (async () => {
             const store = await getStore(config.databaseUrl);
             await store.migrate(job.tables);
             return store;
           })();
           // A failure (store down at cold start) must not stick: the next callback tries again.
-          ready.catch(() => migrated.delete(job.name));
-          migrated.set(job.name, ready);
+          opening.then(
+            (store) => void ready.set(job.name, store),
+            () => migrated.delete(job.name),
+          );
+          migrated.set(job.name, opening);
         }
-        return ready;
+        return opening;
       }),
   };
 }
@@ -312,9 +323,7 @@ class CallbackRun {
   ownerFrom: string | undefined = undefined;
   /** What the object check and the job added to the line, in order. */
   logged: JsonObject | undefined = undefined;
-  readonly log = (fields: JsonObject): void => {
-    Object.assign((this.logged ??= {}), fields);
-  };
+  readonly log = logInto(this);
 
   constructor(
     readonly job: Job,
@@ -422,13 +431,31 @@ class CallbackRun {
   }
 }
 
+/** The job's `log`: adds fields to the run's line. (Returned, not assigned, so that a keepNames build does not name it on every callback.) */
+function logInto(run: CallbackRun): (fields: JsonObject) => void {
+  return (fields) => {
+    Object.assign((run.logged ??= {}), fields);
+  };
+}
+
 interface ParsedPayload {
   payload: unknown;
   custom: unknown;
 }
 
+const fastParsers = new WeakMap<Job, { payload: FastParser | undefined; custom: FastParser | undefined }>();
+
 /** The payload and custom variables through the job's schemas; InvalidPayload names every problem. */
 function parsePayload(job: Job, body: DecodedBody): ParsedPayload {
+  let fast = fastParsers.get(job);
+  if (fast === undefined) fastParsers.set(job, (fast = { payload: fastParser(job.payload), custom: fastParser(job.custom) }));
+  // Hand-written checks of the oss.* schemas when the job's schemas allow; valibot for the others,
+  // and to name the problems of an input they refuse.
+  if (fast.payload !== undefined && fast.custom !== undefined) {
+    const payload = fast.payload(body.fields);
+    const custom = payload === undefined ? undefined : fast.custom(body.custom);
+    if (custom !== undefined) return { payload, custom };
+  }
   const input: Record<string, unknown> = {};
   for (const key of payloadKeys(job)) {
     if (Object.hasOwn(body.fields, key)) input[key] = body.fields[key];
