@@ -82,7 +82,10 @@ function unsubstituted(key: string, value: string): CallbackError {
  */
 function strictFormDecode(component: string, key: string | undefined): string {
   // Without escapes nothing can decode to U+FFFD (a literal one is valid UTF-8 text): no check needed.
-  if (!component.includes('%')) return component.includes('+') ? component.replaceAll('+', ' ') : component;
+  const first = component.indexOf('%');
+  if (first === -1) return component.includes('+') ? component.replaceAll('+', ' ') : component;
+  const ascii = decodeAsciiEscapes(component, first);
+  if (ascii !== undefined) return ascii;
   const decoded = formDecode(component);
   if (!decoded.includes('\uFFFD')) return decoded;
   try {
@@ -95,6 +98,36 @@ function strictFormDecode(component: string, key: string | undefined): string {
     );
   }
   return decoded;
+}
+
+/**
+ * formDecode of a component whose escapes are all `%XX` of ASCII characters (as OSS writes `/`, `=`,
+ * `+`): the same string, without decodeURIComponent nor a U+FFFD check (an ASCII escape cannot
+ * produce one). Undefined for any other escape. `first` is the index of the first `%`. The text
+ * comes from the fatal UTF-8 decoder, so it has no lone surrogate (which formDecode would replace).
+ */
+function decodeAsciiEscapes(component: string, first: number): string | undefined {
+  const plus = component.includes('+');
+  let decoded = '';
+  let from = 0;
+  for (let at = first; at !== -1; at = component.indexOf('%', from)) {
+    const high = hexDigit(component.charCodeAt(at + 1));
+    const low = hexDigit(component.charCodeAt(at + 2));
+    if (high < 0 || high > 7 || low < 0) return undefined;
+    const literal = component.slice(from, at);
+    decoded += (plus ? literal.replaceAll('+', ' ') : literal) + String.fromCharCode(high * 16 + low);
+    from = at + 3;
+  }
+  const rest = component.slice(from);
+  return decoded + (plus ? rest.replaceAll('+', ' ') : rest);
+}
+
+/** 0-15 for an ASCII hex digit's code, -1 for anything else (NaN included). */
+function hexDigit(code: number): number {
+  if (code >= 0x30 && code <= 0x39) return code - 0x30;
+  if (code >= 0x41 && code <= 0x46) return code - 0x37;
+  if (code >= 0x61 && code <= 0x66) return code - 0x57;
+  return -1;
 }
 
 function decodeForm(text: string): DecodedBody {
