@@ -282,29 +282,79 @@ function deadlineExceeded(): CallbackError {
   );
 }
 
+/** A callback waiting on a promise, and how to fail it at its deadline. */
+interface Watched {
+  readonly deadline: Deadline;
+  readonly reject: (error: CallbackError) => void;
+}
+
+/**
+ * The deadlines of the callbacks that wait on a promise, on one timer armed for the earliest (a
+ * timer per callback costs more than the rest of a callback's bookkeeping). The timer keeps the
+ * process alive only while a callback waits: with none, it is unref'd (and does nothing if it fires).
+ */
+class DeadlineWatch {
+  private readonly pending = new Set<Watched>();
+  private timer: NodeJS.Timeout | undefined;
+  /** The deadline the timer is armed for. */
+  private timerAt = Number.POSITIVE_INFINITY;
+
+  add(watched: Watched): void {
+    this.pending.add(watched);
+    if (watched.deadline.at < this.timerAt) this.arm(watched.deadline.at);
+    else if (this.pending.size === 1) this.timer?.ref();
+  }
+
+  delete(watched: Watched): void {
+    if (this.pending.delete(watched) && this.pending.size === 0) this.timer?.unref();
+  }
+
+  private arm(at: number): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => this.fire(), Math.max(0, at - Date.now()));
+  }
+
+  /** The timer armed for `timerAt` fired: every deadline up to it has passed, as its own timer would have said. */
+  private fire(): void {
+    const due = this.timerAt;
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    const expired: Watched[] = [];
+    let next = Number.POSITIVE_INFINITY;
+    for (const watched of this.pending) {
+      if (watched.deadline.at <= due) expired.push(watched);
+      else if (watched.deadline.at < next) next = watched.deadline.at;
+    }
+    for (const watched of expired) this.pending.delete(watched);
+    if (next !== Number.POSITIVE_INFINITY) this.arm(next);
+    for (const watched of expired) {
+      const error = deadlineExceeded();
+      watched.deadline.expire(error);
+      watched.reject(error);
+    }
+  }
+}
+
+const watch = new DeadlineWatch();
+
 /**
  * Settles with `running`, or rejects with DeadlineExceeded (and aborts the deadline's signal) when
- * the deadline passes first. The timer runs only while something is pending: the steps before the
- * first real promise ran synchronously, and no timer can fire during synchronous work.
+ * the deadline passes first. The deadline is watched only while something is pending: the steps
+ * before the first real promise ran synchronously, and no timer can fire during synchronous work.
  */
 function raceDeadline<T>(running: PromiseLike<T>, deadline: Deadline): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(
-      () => {
-        const error = deadlineExceeded();
-        deadline.expire(error);
-        reject(error);
-      },
-      Math.max(0, deadline.at - Date.now()),
-    );
+    const watched: Watched = { deadline, reject };
+    watch.add(watched);
     // Settled later than the deadline: already answered (the rejection is handled here).
     running.then(
       (value) => {
-        clearTimeout(timer);
+        watch.delete(watched);
         resolve(value);
       },
       (error: unknown) => {
-        clearTimeout(timer);
+        watch.delete(watched);
         reject(error);
       },
     );

@@ -217,6 +217,37 @@ describe('pipeline steps: the deadline still holds for every step that waits', (
     assert.ok(reason instanceof CallbackError && reason.code === 'DeadlineExceeded');
   });
 
+  it('callbacks waiting together each fail at their own deadline, whatever the order they arrived in', async () => {
+    const hangs = echoJob(() => new Promise<never>(() => {}));
+    const answeredAfter = async (deadlineMs: number, delayMs: number) => {
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      const runtime = testRuntime({ deadlineMs }, { storeFor: () => fakeStore });
+      const request = signedRequest(BODY);
+      request.receivedAt = Date.now();
+      const response = await handleCallback(hangs, request, runtime);
+      assert.equal(response.status, 504);
+      return Date.now() - request.receivedAt;
+    };
+    const started = Date.now();
+    // A late deadline first, then an earlier one (the shared timer is re-armed), then one in between.
+    const [late, early, middle] = await Promise.all([answeredAfter(600, 0), answeredAfter(150, 20), answeredAfter(350, 40)]);
+    for (const [elapsed, budget] of [[late, 600], [early, 150], [middle, 350]] as const) {
+      assert.ok(elapsed >= budget - 10 && elapsed < budget + 400, `budget ${budget} ms, answered after ${elapsed} ms`);
+    }
+    assert.ok(Date.now() - started < 1500);
+  });
+
+  it('a deadline already passed when the callback arrives still lets synchronous steps finish, and stops a waiting job', async () => {
+    const runtime = testRuntime({ deadlineMs: 100 }, { storeFor: () => fakeStore });
+    const old = signedRequest(BODY);
+    old.receivedAt = Date.now() - 150; // plausible (under 5 s), so the deadline counts from it: passed already
+    assert.equal((await handleCallback(echoJob(async () => ({ ok: true })), old, runtime)).status, 200);
+    const waiting = signedRequest(BODY);
+    waiting.receivedAt = Date.now() - 150;
+    const response = await handleCallback(echoJob(() => new Promise((resolve) => setTimeout(() => resolve({}), 50))), waiting, runtime);
+    assert.equal(response.status, 504);
+  });
+
   it('no timer is left behind by a callback that completed', async () => {
     const runtime = testRuntime({ deadlineMs: 4000 }, { storeFor: () => fakeStore });
     const before = (process as unknown as { getActiveResourcesInfo(): string[] }).getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
