@@ -130,6 +130,14 @@ function hexDigit(code: number): number {
   return -1;
 }
 
+/**
+ * The keys of the last form body, by position (the first KNOWN_KEYS parts): a function's callbacks
+ * come from one template, so the next body has the same keys in the same order. Only keys whose text
+ * is the key itself (no escapes, no `+`) are kept: the same text then decodes to the same key.
+ */
+const KNOWN_KEYS = 64;
+const knownKeys: ({ key: string; name: string } | undefined)[] = [];
+
 function decodeForm(text: string): DecodedBody {
   const first = text.charCodeAt(0);
   // Only a `{` or leading whitespace (ASCII controls and space, or non-ASCII) can start a JSON object.
@@ -146,17 +154,30 @@ function decodeForm(text: string): DecodedBody {
   const custom: Record<string, string> = {};
   // One pass over `&`-separated parts without splitting; `fields` and `custom` double as the set of
   // keys seen, for the duplicate check.
-  for (let start = 0; start <= text.length; ) {
+  for (let start = 0, part = 0; start <= text.length; part++) {
     let end = text.indexOf('&', start);
     if (end === -1) end = text.length;
     if (end > start) {
       let eq = text.indexOf('=', start);
       if (eq >= end) eq = -1;
-      const key = strictFormDecode(text.slice(start, eq === -1 ? end : eq), undefined);
+      const keyEnd = eq === -1 ? end : eq;
+      // The key this part had in the last body, when its text spells it as it is: found by comparing
+      // text, without slicing, decoding and re-hashing a new string.
+      const known = part < KNOWN_KEYS ? knownKeys[part] : undefined;
+      let key: string;
+      let name: string;
+      if (known !== undefined && known.key.length === keyEnd - start && text.startsWith(known.key, start)) {
+        key = known.key;
+        name = known.name;
+      } else {
+        const raw = text.slice(start, keyEnd);
+        key = strictFormDecode(raw, undefined);
+        name = key.startsWith(CUSTOM_PREFIX) ? key.slice(CUSTOM_PREFIX.length) : key;
+        if (part < KNOWN_KEYS) knownKeys[part] = key === raw ? { key, name } : undefined;
+      }
       const value = eq === -1 ? '' : strictFormDecode(text.slice(eq + 1, end), key);
       if (key === '__proto__') throw malformed('forbidden key "__proto__" in the body', { field: key });
-      const isCustom = key.startsWith(CUSTOM_PREFIX);
-      const name = isCustom ? key.slice(CUSTOM_PREFIX.length) : key;
+      const isCustom = name !== key;
       if (Object.hasOwn(isCustom ? custom : fields, name)) {
         throw malformed(`duplicate field ${JSON.stringify(key)}: the callbackBody template names it twice`, {
           field: key,

@@ -173,6 +173,50 @@ describe('form decoding of ASCII escapes: the same strings as formDecode', () =>
   });
 });
 
+describe('form decoding: keys remembered from the last body give the same fields', () => {
+  /** What a form body decodes to, by the letter of the format (no shortcut); undefined when refused. */
+  function reference(body: string): { fields: Record<string, unknown>; custom: Record<string, string> } | undefined {
+    const fields: Record<string, unknown> = {};
+    const custom: Record<string, string> = {};
+    for (const part of body.split('&')) {
+      if (part === '') continue;
+      const eq = part.indexOf('=');
+      const key = formDecode(eq === -1 ? part : part.slice(0, eq));
+      const value = eq === -1 ? '' : formDecode(part.slice(eq + 1));
+      if (key === '__proto__') return undefined;
+      const [target, name] = key.startsWith('x:') ? [custom, key.slice(2)] : [fields, key];
+      if (Object.hasOwn(target, name)) return undefined;
+      Object.defineProperty(target, name, { value, enumerable: true, writable: true, configurable: true });
+    }
+    return { fields, custom };
+  }
+  const keyText = fc.constantFrom('bucket', 'object', 'x:owner', 'x:a+b', 'a%2Bb', 'x%3Aowner', 'size', 'x:', 'k', 'a+b', 'é', 'constructor', 'x:__proto__', 'bucketx', 'bucke');
+  const valueText = fc.constantFrom('', 'v', 'a%2Fb', 'a+b', 'é', '%41');
+  const formBody = fc.array(fc.tuple(keyText, fc.option(valueText)), { maxLength: 8 }).map((parts) =>
+    parts.map(([k, value]) => (value === null ? k : `${k}=${value}`)).join('&'),
+  );
+
+  it('decoding a body after any other body: the fields and custom variables of the body itself', () => {
+    fc.assert(
+      fc.property(fc.array(formBody, { minLength: 1, maxLength: 6 }), (bodies) => {
+        for (const text of bodies) {
+          const expected = reference(text);
+          let decoded: { fields: Record<string, unknown>; custom: Record<string, string> } | undefined;
+          try {
+            const result = decodeBody('application/x-www-form-urlencoded', Buffer.from(text || 'k'));
+            decoded = { fields: { ...result.fields }, custom: Object.defineProperties({}, Object.getOwnPropertyDescriptors(result.custom)) };
+          } catch {
+            decoded = undefined;
+          }
+          if (text === '') continue;
+          assert.deepStrictEqual(decoded && { fields: Object.entries(decoded.fields), custom: Object.entries(decoded.custom) }, expected && { fields: Object.entries(expected.fields), custom: Object.entries(expected.custom) }, text);
+        }
+      }),
+      { numRuns: 20_000 },
+    );
+  });
+});
+
 describe('signature: without a promise when the key is at hand', () => {
   const keyUrlHeader = Buffer.from(DEV_KEY_URL).toString('base64');
   function request(path: string, query: string | null, body: string, keyHeader = keyUrlHeader) {
