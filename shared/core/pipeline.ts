@@ -285,7 +285,7 @@ function deadlineExceeded(): CallbackError {
 /** A callback waiting on a promise, and how to fail it at its deadline. */
 interface Watched {
   readonly deadline: Deadline;
-  readonly reject: (error: CallbackError) => void;
+  expired(error: CallbackError): void;
 }
 
 /**
@@ -331,7 +331,7 @@ class DeadlineWatch {
     for (const watched of expired) {
       const error = deadlineExceeded();
       watched.deadline.expire(error);
-      watched.reject(error);
+      watched.expired(error);
     }
   }
 }
@@ -339,35 +339,17 @@ class DeadlineWatch {
 const watch = new DeadlineWatch();
 
 /**
- * Settles with `running`, or rejects with DeadlineExceeded (and aborts the deadline's signal) when
- * the deadline passes first. The deadline is watched only while something is pending: the steps
- * before the first real promise ran synchronously, and no timer can fire during synchronous work.
- */
-function raceDeadline<T>(running: PromiseLike<T>, deadline: Deadline): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const watched: Watched = { deadline, reject };
-    watch.add(watched);
-    // Settled later than the deadline: already answered (the rejection is handled here).
-    running.then(
-      (value) => {
-        watch.delete(watched);
-        resolve(value);
-      },
-      (error: unknown) => {
-        watch.delete(watched);
-        reject(error);
-      },
-    );
-  });
-}
-
-/**
  * One callback's way through the steps after the method and size checks. Each step runs directly
  * when the one before did not need a promise (a cached key, OSS_VERIFY_OBJECTS=off, an open store),
  * and chains on it otherwise; the log line's fields are kept here and the line is built once, at the end.
  */
-class CallbackRun {
+class CallbackRun implements Watched {
+  /** When handleCallback started, for the line's durationMs. */
+  readonly started = performance.now();
   readonly deadline: Deadline;
+  /** While waiting on a promise: how to settle handleCallback's. */
+  private answer: ((response: CallbackResponse) => void) | undefined = undefined;
+  private refuse: ((error: unknown) => void) | undefined = undefined;
   bucket: string | undefined = undefined;
   object: string | undefined = undefined;
   ownerFrom: string | undefined = undefined;
@@ -456,8 +438,66 @@ class CallbackRun {
     return this.job.handle(context);
   }
 
+  /**
+   * The reply once `running` settles, or DeadlineExceeded when the deadline passes first (the
+   * deadline's signal is then aborted; whatever `running` does later is ignored: already answered).
+   */
+  wait(running: PromiseLike<JsonObject>): Promise<CallbackResponse> {
+    return new Promise<CallbackResponse>((resolve, reject) => {
+      this.answer = resolve;
+      this.refuse = reject;
+      watch.add(this);
+      try {
+        running.then(
+          (result) => this.settle(result, false),
+          (error: unknown) => this.settle(error, true),
+        );
+      } catch (error) {
+        this.settle(error, true); // a thenable whose then() throws: as `await` would reject
+      }
+    });
+  }
+
+  expired(error: CallbackError): void {
+    this.settle(error, true);
+  }
+
+  private settle(outcome: unknown, failed: boolean): void {
+    const { answer, refuse } = this;
+    if (answer === undefined || refuse === undefined) return; // answered already (at the deadline)
+    this.answer = this.refuse = undefined;
+    watch.delete(this);
+    try {
+      answer(failed ? this.fail(outcome) : this.succeed(outcome as JsonObject));
+    } catch (error) {
+      refuse(error); // the logger threw
+    }
+  }
+
+  /** The 200 reply with the job's result, and its log line. */
+  succeed(result: JsonObject): CallbackResponse {
+    let response: CallbackResponse;
+    try {
+      response = jsonReply(200, result);
+    } catch (caught) {
+      return this.fail(caught);
+    }
+    this.runtime.log(this.line('OK', response.status));
+    return response;
+  }
+
+  /** The error reply for what was thrown (Internal for anything but a CallbackError), and its log line. */
+  fail(caught: unknown): CallbackResponse {
+    const known = isCallbackError(caught);
+    const error = known ? caught : new CallbackError('Internal', 'the function failed unexpectedly; the error is in the function log', { cause: caught });
+    const response = errorReply(error, this.request.requestId);
+    const stack = known ? undefined : caught instanceof Error ? (caught.stack ?? caught.message) : String(caught);
+    this.runtime.log(this.line(error.code, response.status, { message: error.message, stack }));
+    return response;
+  }
+
   /** The callback's log line: its fields in the order they became known. */
-  line(outcome: string, status: number, started: number, error?: { message: string; stack?: string }): JsonObject {
+  private line(outcome: string, status: number, error?: { message: string; stack: string | undefined }): JsonObject {
     const { request } = this;
     const line: JsonObject = {
       function: this.job.name,
@@ -476,7 +516,7 @@ class CallbackRun {
       if (error.stack !== undefined) line.error = error.stack;
     }
     line.status = status;
-    line.durationMs = Math.round((performance.now() - started) * 100) / 100;
+    line.durationMs = Math.round((performance.now() - this.started) * 100) / 100;
     return line;
   }
 }
@@ -526,35 +566,29 @@ function parsePayload(job: Job, body: DecodedBody): ParsedPayload {
   return { payload: payload.output, custom: custom.output };
 }
 
-export async function handleCallback(job: Job, request: CallbackRequest, runtime: Runtime): Promise<CallbackResponse> {
-  const started = performance.now();
-  const { config } = runtime;
-  let run: CallbackRun | undefined;
-  let response: CallbackResponse;
-  let line: JsonObject;
+export function handleCallback(job: Job, request: CallbackRequest, runtime: Runtime): Promise<CallbackResponse> {
+  const run = new CallbackRun(job, request, runtime);
   try {
-    if (request.method !== 'POST') {
-      throw new CallbackError('MethodNotAllowed', `OSS sends callbacks as POST; got ${request.method}`);
+    let result: JsonObject | PromiseLike<JsonObject>;
+    try {
+      if (request.method !== 'POST') {
+        throw new CallbackError('MethodNotAllowed', `OSS sends callbacks as POST; got ${request.method}`);
+      }
+      const { maxBodyBytes } = runtime.config;
+      if (request.body.length > maxBodyBytes) {
+        throw new CallbackError(
+          'BodyTooLarge',
+          `the body is ${request.body.length} bytes, more than CALLBACK_MAX_BODY_BYTES=${maxBodyBytes}: OSS callback bodies are small (a template of at most 5 KB with values filled in)`,
+        );
+      }
+      result = run.start();
+    } catch (caught) {
+      return Promise.resolve(run.fail(caught));
     }
-    if (request.body.length > config.maxBodyBytes) {
-      throw new CallbackError(
-        'BodyTooLarge',
-        `the body is ${request.body.length} bytes, more than CALLBACK_MAX_BODY_BYTES=${config.maxBodyBytes}: OSS callback bodies are small (a template of at most 5 KB with values filled in)`,
-      );
-    }
-    run = new CallbackRun(job, request, runtime);
-    let result = run.start();
-    if (isThenable(result)) result = await raceDeadline(result, run.deadline);
-    response = jsonReply(200, result);
-    line = run.line('OK', response.status, started);
-  } catch (caught) {
-    const error = isCallbackError(caught)
-      ? caught
-      : new CallbackError('Internal', 'the function failed unexpectedly; the error is in the function log', { cause: caught });
-    response = errorReply(error, request.requestId);
-    const stack = isCallbackError(caught) ? undefined : caught instanceof Error ? (caught.stack ?? caught.message) : String(caught);
-    line = (run ?? new CallbackRun(job, request, runtime)).line(error.code, response.status, started, { message: error.message, stack });
+    // Until the first step that needs a promise, everything ran synchronously: only then is there
+    // something to wait for, and a deadline to watch.
+    return isThenable(result) ? run.wait(result) : Promise.resolve(run.succeed(result));
+  } catch (error) {
+    return Promise.reject(error); // the logger threw: as from an async function
   }
-  runtime.log(line);
-  return response;
 }

@@ -190,8 +190,10 @@ export function fastParser(schema: unknown): FastParser | undefined {
       const output: Record<string, unknown> = {};
       for (let i = 0; i < keys.length; i++) {
         const key = keys[i]!;
-        if (key in input) {
-          const value = checks[i]!(input[key]);
+        const found = input[key];
+        // One lookup for a key that is there (decoded values are never undefined).
+        if (found !== undefined || key in input) {
+          const value = checks[i]!(found);
           if (value === FAIL) return undefined;
           output[key] = value;
         } else if (!optional[i]) return undefined;

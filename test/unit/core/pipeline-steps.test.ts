@@ -157,6 +157,44 @@ describe('pipeline steps: with and without promises', () => {
     assert.equal(reply(response).key, `sha256:${createHash('sha256').update(body).digest('hex')}`);
   });
 
+  it('a logger that throws rejects the promise (never a synchronous throw), with or without a wait', async () => {
+    const log = () => {
+      throw new Error('log sink down');
+    };
+    for (const storeFor of [() => fakeStore, async () => fakeStore]) {
+      for (const handle of [(() => ({ ok: true })) as never, async () => ({ ok: true })]) {
+        const runtime = testRuntime({}, { storeFor, log });
+        let promise: Promise<CallbackResponse> | undefined;
+        assert.doesNotThrow(() => {
+          promise = handleCallback(echoJob(handle), signedRequest(BODY), runtime);
+        });
+        await assert.rejects(promise!, /log sink down/);
+      }
+    }
+    const refused = handleCallback(echoJob(async () => ({})), { ...signedRequest(BODY), method: 'GET' }, testRuntime({}, { log }));
+    await assert.rejects(refused, /log sink down/);
+  });
+
+  it('a reply that is not JSON → Internal, logged once', async () => {
+    const runtime = testRuntime({}, { storeFor: () => fakeStore });
+    const response = await handleCallback(echoJob((() => ({ n: 1n })) as never), signedRequest(BODY), runtime);
+    assert.equal(response.status, 500);
+    assert.equal(runtime.lines.length, 1);
+    assert.equal(runtime.lines[0]!.outcome, 'Internal');
+  });
+
+  it('a thenable whose then() throws → Internal, as awaiting it would', async () => {
+    const job = echoJob((() => ({
+      then() {
+        throw new Error('bad thenable');
+      },
+    })) as never);
+    const runtime = testRuntime({}, { storeFor: () => fakeStore });
+    const response = await handleCallback(job, signedRequest(BODY), runtime);
+    assert.equal(response.status, 500);
+    assert.match(String(runtime.lines[0]!.error), /bad thenable/);
+  });
+
   it('a job answering a thenable that is not a Promise is awaited', async () => {
     const job = echoJob((() => ({ then: (resolve: (value: unknown) => void) => resolve({ via: 'thenable' }) })) as never);
     const response = await handleCallback(job, signedRequest(BODY), testRuntime({}, { storeFor: () => fakeStore }));
