@@ -21,7 +21,7 @@ import {
 } from '../protocol/index.js';
 import { getStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
-import { type CoreConfig, configFromEnv, publicPath } from './config.js';
+import { bucketAllowed, type CoreConfig, configFromEnv, publicPath } from './config.js';
 import type { CallbackRequest, CallbackResponse } from './http.js';
 import type { CallbackInfo, Job, JobContext, JsonObject } from './job.js';
 import { createLogger, type Logger } from './log.js';
@@ -145,7 +145,7 @@ function bucketCheck(bucket: unknown, allowed: CoreConfig['allowedBuckets']): st
       `no bucket is allowed yet: set OSS_ALLOWED_BUCKETS to the comma-separated names of the buckets whose callbacks this function accepts (bucket ${JSON.stringify(bucket)} was refused)`,
     );
   }
-  if (allowed !== '*' && !allowed.has(bucket)) {
+  if (!bucketAllowed(bucket, allowed)) {
     throw new CallbackError(
       'BucketNotAllowed',
       `bucket ${JSON.stringify(bucket)} is not in OSS_ALLOWED_BUCKETS: a valid signature only proves that some OSS bucket sent this; add the bucket to OSS_ALLOWED_BUCKETS if it is yours`,
