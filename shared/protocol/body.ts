@@ -137,6 +137,11 @@ function hexDigit(code: number): number {
  */
 const KNOWN_KEYS = 64;
 const knownKeys: ({ key: string; name: string } | undefined)[] = [];
+/**
+ * Keys are remembered from bodies up to this size only (OSS's are a few KB): a remembered key may be
+ * a view of its body's text, so at most KNOWN_KEYS such texts stay alive, each this small.
+ */
+const KNOWN_KEYS_BODY_MAX = 16 * 1024;
 
 function decodeForm(text: string): DecodedBody {
   const first = text.charCodeAt(0);
@@ -173,7 +178,7 @@ function decodeForm(text: string): DecodedBody {
         const raw = text.slice(start, keyEnd);
         key = strictFormDecode(raw, undefined);
         name = key.startsWith(CUSTOM_PREFIX) ? key.slice(CUSTOM_PREFIX.length) : key;
-        if (part < KNOWN_KEYS) knownKeys[part] = key === raw ? { key, name } : undefined;
+        if (part < KNOWN_KEYS) knownKeys[part] = key === raw && text.length <= KNOWN_KEYS_BODY_MAX ? { key, name } : undefined;
       }
       const value = eq === -1 ? '' : strictFormDecode(text.slice(eq + 1, end), key);
       if (key === '__proto__') throw malformed('forbidden key "__proto__" in the body', { field: key });
