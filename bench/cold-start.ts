@@ -6,21 +6,34 @@
  * a closed port (fails fast: the reply is StoreUnavailable). Against spawning `node` with an empty
  * script (until it exits). Rounds alternate; medians. Plus each bundle's size and, from an esbuild
  * metafile of the same build, the modules that dominate it.
+ *
+ * Issue 13's target 5 has a baseline of its own: record-upload's first callback (require, connect,
+ * migration check, callback, reply 200 from PostgreSQL) against a minimal handler's first callback
+ * (bench/servers/minimal-cold.ts, bundled with the same esbuild options and the same `pg` driver
+ * bundle: require, connect, one INSERT, reply), each in a fresh process through the same child script,
+ * with the empty `node` start in the same rounds. The round trips of a cold start are checked by
+ * test/integration/cold-start-round-trips.test.ts.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { DEV_KEYS_FILE } from '../scripts/local-env.js';
-import { functionBuildOptions } from '../scripts/build.js';
+import { DIST_DIR, functionBuildOptions, VENDOR_DIR } from '../scripts/build.js';
+import { postgresDialect } from '../shared/store/sql.js';
 import { FUNCTIONS_DIR, functionNames } from '../scripts/functions.js';
 import { POSTGRES_URL, rawQuery, reachable } from '../test/helpers/stores.js';
 import { type BenchOptions, type BenchResult, log, ROOT, type Target } from './lib/common.js';
+import { minimalStatement } from './lib/minimal.js';
 import { fmt, kb, median, table } from './lib/stats.js';
 
+/** Every function's first reply against an empty `node` start (spawn to exit). */
 export const TARGET_RATIO = 2;
+/** Issue 13, target 5: record-upload's first callback against a minimal handler's connect + INSERT. */
+export const TARGET_MINIMAL_RATIO = 1.5;
+const MINIMAL_DIR = join(DIST_DIR, '.bench-minimal-cold');
 export const MAX_BUNDLE_BYTES = 300 * 1024;
 
 /** Requires the bundle, invokes the handler once, prints one line with timings (ms since process start). */
@@ -45,7 +58,7 @@ Promise.resolve(handler(event, context)).then(
 
 interface Invocation {
   ms: number;
-  code: string;
+  code: string | number;
   error: string;
   booted: number;
   loaded: number;
@@ -117,6 +130,71 @@ function exampleEvent(name: string): string | undefined {
 }
 
 /**
+ * The baseline of target 5: bench/servers/minimal-cold.ts bundled with the functions' own esbuild
+ * options into dist/.bench-minimal-cold/index.js, next to a copy of the same `pg` driver bundle
+ * (dist/.drivers, built by scripts/build.ts with the functions). Returns the bundle's path.
+ */
+async function buildMinimal(): Promise<string> {
+  rmSync(MINIMAL_DIR, { recursive: true, force: true });
+  mkdirSync(MINIMAL_DIR, { recursive: true });
+  const outfile = join(MINIMAL_DIR, 'index.js');
+  await build({
+    ...functionBuildOptions('record-upload'),
+    entryPoints: [join(ROOT, 'bench', 'servers', 'minimal-cold.ts')],
+    outfile,
+    define: { MINIMAL_INSERT_SQL: JSON.stringify(minimalStatement(postgresDialect)) },
+    absWorkingDir: ROOT,
+  });
+  writeFileSync(join(MINIMAL_DIR, 'package.json'), `${JSON.stringify({ name: 'bench-minimal-cold', private: true, type: 'commonjs', main: 'index.js' })}\n`);
+  cpSync(VENDOR_DIR, join(MINIMAL_DIR, 'node_modules'), { recursive: true });
+  return outfile;
+}
+
+interface MinimalComparison {
+  rounds: number;
+  /** Per-round ratios, record-upload / minimal handler and record-upload / empty node. */
+  ratios: number[];
+  emptyRatios: number[];
+  subject: Invocation[];
+  minimal: Invocation[];
+  empty: number[];
+}
+
+/**
+ * Target 5: record-upload's first callback (require, connect, migration check, callback, reply 200
+ * from PostgreSQL) against the minimal handler's (require, `pg`, connect, one INSERT, reply 200), each
+ * in a fresh process through the same child script, with an empty `node` start in the same rounds. The
+ * order within a round rotates, so that neither side always runs first.
+ */
+async function minimalComparison(script: string, minimalBundle: string, env: Record<string, string>, empty: string, rounds: number): Promise<MinimalComparison> {
+  const bundle = join(ROOT, 'dist', 'record-upload', 'index.js');
+  const event = exampleEvent('record-upload')!;
+  const check = (x: Invocation, who: string): Invocation => {
+    if (x.code !== 200) throw new Error(`cold start, ${who}: reply ${x.code} ${x.error}, not 200: the comparison needs both to commit on PostgreSQL`);
+    return x;
+  };
+  check(await invocation(script, minimalBundle, event, env), 'minimal handler'); // warm the page cache
+  const result: MinimalComparison = { rounds, ratios: [], emptyRatios: [], subject: [], minimal: [], empty: [] };
+  for (let round = 0; round < rounds; round++) {
+    let s: Invocation | undefined;
+    let m: Invocation | undefined;
+    let e: number | undefined;
+    const steps = [
+      async () => void (s = check(await invocation(script, bundle, event, env), 'record-upload')),
+      async () => void (m = check(await invocation(script, minimalBundle, event, env), 'minimal handler')),
+      async () => void (e = await emptyStart(empty)),
+    ];
+    for (let i = 0; i < 3; i++) await steps[(round + i) % 3]!();
+    result.subject.push(s!);
+    result.minimal.push(m!);
+    result.empty.push(e!);
+    result.ratios.push(s!.ms / m!.ms);
+    result.emptyRatios.push(s!.ms / e!);
+  }
+  return result;
+}
+
+/**
  * record-upload as shipped, and with a preload that defines `navigator` (so that pg's Cloudflare
  * check returns early instead of constructing a `Response`), alternating with the empty start.
  */
@@ -183,6 +261,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
   const rows: string[][] = [];
   const sizes: string[][] = [];
   let probe: Awaited<ReturnType<typeof cloudflareProbe>>;
+  let versus: MinimalComparison | undefined;
   try {
     for (const _ of [0, 1, 2]) await emptyStart(empty); // warm the page cache
     for (const name of built) {
@@ -233,15 +312,47 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       sizes.push([name, kb(size), top + (bytes === size ? '' : ` (metafile build ${kb(bytes)})`), drivers.join(', ')]);
       targets.push({ label: `${name}: bundle ≤ ${MAX_BUNDLE_BYTES / 1024} KB apart from database drivers`, measured: kb(size), met: size <= MAX_BUNDLE_BYTES });
     }
+    if (built.includes('record-upload') && pgUp) versus = await minimalComparison(script, await buildMinimal(), env, empty, options.quick ? 9 : 21);
     probe = built.includes('record-upload') ? await cloudflareProbe(work, script, env, empty, rounds) : undefined;
   } finally {
     rmSync(work, { recursive: true, force: true });
+    rmSync(MINIMAL_DIR, { recursive: true, force: true });
     if (pgUp) await rawQuery(POSTGRES_URL, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => {});
   }
   log(`  ${rounds} alternating rounds; medians; ms; ratio = median of the per-round ratios. "boot" = node start to the first line of the child script, "require" = loading the bundle, "invoke" = the handler until its reply (connect, migration check, insert)`);
   log(table(['function', 'event', 'reply', 'empty node', 'spawn→reply', 'ratio', 'boot', 'require', 'invoke'], rows).replace(/^/gm, '  '));
   log('  bundle sizes (dist/<name>/index.js; database drivers are separate files under dist/<name>/node_modules, loaded only for their URL scheme):');
   log(table(['function', 'index.js', 'largest parts (esbuild metafile)', 'drivers'], sizes).replace(/^/gm, '  '));
+  if (versus) {
+    const phases = (xs: Invocation[], ms: number[]) => [fmt(median(ms), 1), fmt(median(xs.map((x) => x.booted)), 1), fmt(median(xs.map((x) => x.loaded - x.booted)), 1), fmt(median(xs.map((x) => x.replied - x.loaded)), 1)];
+    const sorted = [...versus.ratios].sort((a, b) => a - b);
+    const ratio = median(versus.ratios);
+    log(
+      `  target 5, record-upload's first callback against a minimal handler's (bench/servers/minimal-cold.ts, bundled the same way: require, \`pg\`, connect, one INSERT … ON CONFLICT DO NOTHING RETURNING, reply), ` +
+        `each in a fresh process, reply 200 from PostgreSQL; ${versus.rounds} rounds, order rotating; medians, ms:`,
+    );
+    log(
+      table(
+        ['', 'spawn→reply', 'boot', 'require', 'invoke'],
+        [
+          ['empty node (spawn→exit)', fmt(median(versus.empty), 1), '', '', ''],
+          ['minimal handler', ...phases(versus.minimal, versus.minimal.map((x) => x.ms))],
+          ['record-upload', ...phases(versus.subject, versus.subject.map((x) => x.ms))],
+        ],
+      ).replace(/^/gm, '  '),
+    );
+    log(
+      `  ratio (median of the per-round ratios) record-upload / minimal handler ${fmt(ratio)}× (rounds ${fmt(sorted[0]!)} to ${fmt(sorted[sorted.length - 1]!)}×, ` +
+        `middle half ${fmt(sorted[Math.floor(sorted.length / 4)]!)} to ${fmt(sorted[Math.ceil((3 * sorted.length) / 4) - 1]!)}×); record-upload / empty node ${fmt(median(versus.emptyRatios))}×`,
+    );
+    targets.push({
+      label: `record-upload: first callback after a cold start ≤ ${TARGET_MINIMAL_RATIO}× a minimal handler's (connect + INSERT)`,
+      measured: `${fmt(ratio)}× (${fmt(median(versus.subject.map((x) => x.ms)), 1)} vs ${fmt(median(versus.minimal.map((x) => x.ms)), 1)} ms; ${fmt(median(versus.emptyRatios))}× an empty node start)`,
+      met: ratio <= TARGET_MINIMAL_RATIO,
+    });
+  } else {
+    targets.push({ label: `record-upload: first callback after a cold start ≤ ${TARGET_MINIMAL_RATIO}× a minimal handler's (connect + INSERT)`, measured: 'PostgreSQL not reachable', met: undefined });
+  }
   if (probe) {
     log(
       `  diagnostic, record-upload: pg checks for Cloudflare Workers when it loads: without a \`navigator\` global (Node 20) it constructs a \`Response\`, which loads undici. ` +

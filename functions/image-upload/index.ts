@@ -14,7 +14,7 @@
  * On an OSS event (shared/core/object-state.ts): a deleted or overwritten image gets `deleted_at`.
  */
 import * as v from 'valibot';
-import { applyObjectChange, callbackVersion, changeOfEvent, objectHash, objectKeysTable, VERSION_COLUMNS, versionMigration } from '../../shared/core/object-state.js';
+import { applyObjectChange, callbackVersion, changeOfEvent, objectHash, OBJECT_COLUMNS, objectKeysTable, VERSION_COLUMNS, versionMigration } from '../../shared/core/object-state.js';
 import { isAddressableKey, objectUrl, parseVariants, publicBaseUrl } from '../../shared/core/oss-urls.js';
 import { CallbackError, createHandler, defineJob, defineTable, env, envConfig, newId, oss } from '../../shared/index.js';
 
@@ -44,19 +44,20 @@ type Refusal = { reason: keyof typeof REFUSED; message: string };
 export const images = defineTable(
   'image_upload_images',
   {
-    id: { type: 'string', maxLength: 36 },
-    idempotencyKey: { type: 'string', maxLength: 160 },
-    bucket: { type: 'string', maxLength: 63 },
-    object: { type: 'text' },
+    // OBJECT_COLUMNS, in the order the deployed table has them.
+    id: OBJECT_COLUMNS.id,
+    idempotencyKey: OBJECT_COLUMNS.idempotencyKey,
+    bucket: OBJECT_COLUMNS.bucket,
+    object: OBJECT_COLUMNS.object,
     /** SHA-256 of bucket + "/" + object: keys are up to 1023 bytes, too long to index. */
     objectHash: { type: 'string', maxLength: 64 },
     owner: { type: 'string', maxLength: 128 },
     format: { type: 'string', maxLength: 32, nullable: true },
     width: { type: 'int', nullable: true },
     height: { type: 'int', nullable: true },
-    size: { type: 'bigint' },
+    size: OBJECT_COLUMNS.size,
     mimeType: { type: 'string', maxLength: 255, nullable: true },
-    etag: { type: 'string', maxLength: 128 },
+    etag: OBJECT_COLUMNS.etag,
     status: { type: 'string', maxLength: 16 }, // accepted | rejected
     reason: { type: 'string', maxLength: 64, nullable: true },
     message: { type: 'text', nullable: true },

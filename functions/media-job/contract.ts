@@ -29,7 +29,7 @@
  *   times; then it is marked failed.
  */
 import * as v from 'valibot';
-import { VERSION_COLUMNS, versionMigration } from '../../shared/core/object-state.js';
+import { OBJECT_COLUMNS, VERSION_COLUMNS, versionMigration } from '../../shared/core/object-state.js';
 import { env, envConfig, newId, type PlatformContext } from '../../shared/index.js';
 import { defineTable, type Store } from '../../shared/index.js';
 import { HandoffError, invokeAsync, type HandoffTarget } from '../../shared/handoff/index.js';
@@ -39,15 +39,16 @@ export const JOB_EVENT_TYPE = 'media-job';
 export const mediaJobs = defineTable(
   'media_jobs',
   {
-    id: { type: 'string', maxLength: 36 },
-    idempotencyKey: { type: 'string', maxLength: 160 },
-    bucket: { type: 'string', maxLength: 63 },
-    object: { type: 'text' },
+    // OBJECT_COLUMNS, in the order the deployed table has them.
+    id: OBJECT_COLUMNS.id,
+    idempotencyKey: OBJECT_COLUMNS.idempotencyKey,
+    bucket: OBJECT_COLUMNS.bucket,
+    object: OBJECT_COLUMNS.object,
     /** Whose upload (MEDIA_JOB_OWNER_FROM); null for jobs created before owner binding. */
     owner: { type: 'string', maxLength: 128, nullable: true },
-    size: { type: 'bigint' },
+    size: OBJECT_COLUMNS.size,
     mimeType: { type: 'string', maxLength: 255, nullable: true },
-    etag: { type: 'string', maxLength: 128 },
+    etag: OBJECT_COLUMNS.etag,
     preset: { type: 'string', maxLength: 64 },
     status: { type: 'string', maxLength: 16 }, // queued | running | succeeded | failed | cancelled (object deleted while queued)
     dispatchCount: { type: 'int' },

@@ -13,18 +13,13 @@
  * Template (form): see `job.template.form`, or `npm run template -- record-upload`.
  */
 import * as v from 'valibot';
-import { applyObjectChange, callbackVersion, changeOfEvent, objectKeysTable, VERSION_COLUMNS, versionMigration } from '../../shared/core/object-state.js';
+import { applyObjectChange, callbackVersion, changeOfEvent, OBJECT_COLUMNS, objectKeysTable, VERSION_COLUMNS, versionMigration } from '../../shared/core/object-state.js';
 import { createHandler, defineJob, defineTable, newId, oss } from '../../shared/index.js';
 
 export const uploads = defineTable(
   'oss_uploads',
   {
-    id: { type: 'string', maxLength: 36 },
-    idempotencyKey: { type: 'string', maxLength: 160 },
-    bucket: { type: 'string', maxLength: 63 },
-    object: { type: 'text' },
-    etag: { type: 'string', maxLength: 128 },
-    size: { type: 'bigint' },
+    ...OBJECT_COLUMNS,
     mimeType: { type: 'string', maxLength: 255, nullable: true },
     imageWidth: { type: 'int', nullable: true },
     imageHeight: { type: 'int', nullable: true },

@@ -3,7 +3,7 @@
  * together: a mistake is `ConfigurationError` (500) naming the variable and the problem, never a
  * secret's value.
  */
-import { parseAllowedBuckets } from '../../shared/core/config.js';
+import { bucketAllowed, parseAllowedBuckets } from '../../shared/core/config.js';
 import { DEFAULT_UPLOAD_KEY_PREFIX } from '../../shared/core/event-filter.js';
 import { assertTokenSecret } from '../../shared/core/upload-token.js';
 import { CallbackError, configurationError, env, envConfig } from '../../shared/index.js';
@@ -51,8 +51,7 @@ export function isDeployed(source: NodeJS.ProcessEnv = process.env): boolean {
 
 function check(source: NodeJS.ProcessEnv): Settings {
   const c = config();
-  const allowed = parseAllowedBuckets(source.OSS_ALLOWED_BUCKETS);
-  if (allowed === undefined || (allowed !== '*' && !allowed.has(c.UPLOAD_BUCKET))) {
+  if (!bucketAllowed(c.UPLOAD_BUCKET, parseAllowedBuckets(source.OSS_ALLOWED_BUCKETS))) {
     throw new Error(`UPLOAD_BUCKET ${c.UPLOAD_BUCKET} is not in OSS_ALLOWED_BUCKETS: its callbacks would be refused`);
   }
   assertTokenSecret(c.UPLOAD_TOKEN_SECRET);

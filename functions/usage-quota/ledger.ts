@@ -9,19 +9,14 @@
  *    or recorded with owner null (unknown, charging nobody) until its callback names one.
  * Objects counted before the ledger existed (usage_quota_objects only) are brought in on first touch.
  */
-import { applyObjectChange, callbackVersion, lockObjectKey, type ObjectChange, objectKeysTable, VERSION_COLUMNS } from '../../shared/core/object-state.js';
+import { applyObjectChange, callbackVersion, lockObjectKey, type ObjectChange, OBJECT_COLUMNS, objectKeysTable, VERSION_COLUMNS } from '../../shared/core/object-state.js';
 import { defineTable, newId, objectIdempotencyKey, type Tx } from '../../shared/index.js';
 import { objects, owners } from './tables.js';
 
 export const ledger = defineTable(
   'usage_quota_ledger',
   {
-    id: { type: 'string', maxLength: 36 },
-    idempotencyKey: { type: 'string', maxLength: 160 },
-    bucket: { type: 'string', maxLength: 63 },
-    object: { type: 'text' },
-    etag: { type: 'string', maxLength: 128 },
-    size: { type: 'bigint' },
+    ...OBJECT_COLUMNS,
     /** Whose upload; null = unknown (an event without a key pattern match, no callback yet). */
     owner: { type: 'string', maxLength: 128, nullable: true },
     /** Who is charged now, and how much (0 when the version is gone or its owner unknown). */

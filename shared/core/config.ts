@@ -81,6 +81,15 @@ export function parseAllowedBuckets(raw: string | undefined): CoreConfig['allowe
 }
 
 /**
+ * The one rule for OSS_ALLOWED_BUCKETS (as `parseAllowedBuckets` reads it): not set allows no bucket,
+ * `*` any, a list the buckets it names. Callbacks (pipeline.ts), OSS events (events.ts) and
+ * upload-policy's settings check a bucket with it; each says in its own words why one is refused.
+ */
+export function bucketAllowed(bucket: string, allowed: CoreConfig['allowedBuckets']): boolean {
+  return allowed !== undefined && (allowed === '*' || allowed.has(bucket));
+}
+
+/**
  * `OSS_CALLBACK_PATH_MAP`: comma-separated `seen-prefix => public-prefix` rules, first match wins.
  * Example: nginx serves `location /api/ { proxy_pass http://fn/; }`, so OSS requests `/api/x` and
  * the function sees `/x`: `OSS_CALLBACK_PATH_MAP="/ => /api/"`.

@@ -17,7 +17,7 @@
  *    `NotHandled`, `Skipped` (an event name the jobs have no use for). They are logged and counted.
  */
 import { CallbackError, isCallbackError } from '../protocol/errors.js';
-import type { CoreConfig } from './config.js';
+import { bucketAllowed, type CoreConfig } from './config.js';
 import type { Job, JsonObject } from './job.js';
 import { type Runtime, withDeadline } from './pipeline.js';
 import { ownerFromKey } from './owner.js';
@@ -96,7 +96,7 @@ export { normalizeEtag } from './object.js';
 /** Why an event from this bucket is ignored, or undefined when the bucket is allowed. */
 export function bucketRefusal(bucket: string, allowed: CoreConfig['allowedBuckets']): string | undefined {
   if (allowed === undefined) return 'OSS_ALLOWED_BUCKETS is not set: no bucket is allowed yet';
-  if (allowed !== '*' && !allowed.has(bucket)) return `bucket ${JSON.stringify(bucket)} is not in OSS_ALLOWED_BUCKETS`;
+  if (!bucketAllowed(bucket, allowed)) return `bucket ${JSON.stringify(bucket)} is not in OSS_ALLOWED_BUCKETS`;
   return undefined;
 }
 

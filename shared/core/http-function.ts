@@ -49,6 +49,8 @@ export interface HttpFunction {
   readonly maxBodyBytes: number;
   /** Answers one request; never throws. */
   serve(request: HttpRequest, deps?: { log?: Logger }): Promise<HttpResponse>;
+  /** Writes a line (with the function's name) to the log `serve` writes to by default: the adapters' own refusals. */
+  log(line: JsonObject): void;
 }
 
 export const DEFAULT_HTTP_MAX_BODY_BYTES = 16 * 1024;
@@ -66,6 +68,7 @@ export function defineHttpFunction(definition: HttpFunctionDefinition): HttpFunc
     throw new Error(`function name ${JSON.stringify(definition.name)} must be lower-case letters, digits and dashes`);
   }
   let logger: Logger | undefined;
+  const log = (line: JsonObject): void => (logger ??= defaultLogger())(line);
   const maxBodyBytes = definition.maxBodyBytes ?? DEFAULT_HTTP_MAX_BODY_BYTES;
   return {
     kind: 'http',
@@ -102,8 +105,9 @@ export function defineHttpFunction(definition: HttpFunctionDefinition): HttpFunc
       }
       line.status = response.status;
       line.durationMs = Math.round((performance.now() - started) * 100) / 100;
-      (deps.log ?? (logger ??= defaultLogger()))(line);
+      (deps.log ?? log)(line);
       return response;
     },
+    log: (line) => log({ function: definition.name, ...line }),
   };
 }

@@ -40,6 +40,21 @@ export function objectHash(bucket: string, key: string): string {
   return createHash('sha256').update(`${bucket}/${key}`).digest('hex');
 }
 
+/**
+ * The columns every job's per-upload table starts with: its id, the version's idempotency key
+ * (`objectIdempotencyKey`: bucket + key + ETag), the object, its ETag and size. record-upload and the
+ * usage-quota ledger spread them first, in this order; image-upload and media-job name them one by
+ * one, where their deployed tables have them (the column order is part of a table's recorded schema).
+ */
+export const OBJECT_COLUMNS = {
+  id: { type: 'string', maxLength: 36 },
+  idempotencyKey: { type: 'string', maxLength: 160 },
+  bucket: { type: 'string', maxLength: 63 },
+  object: { type: 'text' },
+  etag: { type: 'string', maxLength: 128 },
+  size: { type: 'bigint' },
+} as const satisfies Record<string, ColumnDef>;
+
 /** The columns a job's per-upload table adds to follow the rule (all nullable: added by a migration). */
 export const VERSION_COLUMNS = {
   objectHash: { type: 'string', maxLength: 64, nullable: true },
@@ -169,7 +184,7 @@ export type ObjectKeyRow = NonNullable<ReturnType<typeof objectKeysTable>['__row
 export function objectKeysTable(prefix: string) {
   return defineTable(
     `${prefix}_object_keys`,
-    { objectHash: { type: 'string', maxLength: 64 }, bucket: { type: 'string', maxLength: 63 }, object: { type: 'text' }, updatedAt: { type: 'timestamp' } },
+    { objectHash: { type: 'string', maxLength: 64 }, bucket: OBJECT_COLUMNS.bucket, object: OBJECT_COLUMNS.object, updatedAt: { type: 'timestamp' } },
     { primaryKey: ['objectHash'] },
   );
 }

@@ -6,7 +6,7 @@
  * HeadObject at callback time (`verifiedBy: 'head'`), or an OSS event (`'event'`, facts from the
  * event). With OSS_VERIFY_OBJECTS=off they come from the body (`'unverified'`).
  */
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 
 export interface VerifiedObject {
   bucket: string;
@@ -38,6 +38,11 @@ const CANONICAL_ETAG = /^[0-9A-F][0-9A-F-]*$/;
  * of the same bytes to the same key has the same ETag, so it counts as the same upload.)
  */
 export function objectIdempotencyKey(object: Pick<VerifiedObject, 'bucket' | 'key' | 'etag'>): string {
-  const digest = createHash('sha256').update(`${object.bucket}\0${object.key}\0${normalizeEtag(object.etag)}`).digest('hex');
-  return `obj:${digest}`;
+  return `obj:${sha256Hex(`${object.bucket}\0${object.key}\0${normalizeEtag(object.etag)}`)}`;
 }
+
+/** Hex SHA-256 of a string (as UTF-8) or bytes: one-shot `crypto.hash` where Node has it (20.12+), about twice as fast as a Hash object. */
+export const sha256Hex: (data: string | Buffer) => string =
+  typeof crypto.hash === 'function'
+    ? (data) => crypto.hash('sha256', data, 'hex')
+    : (data) => crypto.createHash('sha256').update(data).digest('hex');

@@ -82,7 +82,10 @@ function unsubstituted(key: string, value: string): CallbackError {
  */
 function strictFormDecode(component: string, key: string | undefined): string {
   // Without escapes nothing can decode to U+FFFD (a literal one is valid UTF-8 text): no check needed.
-  if (!component.includes('%')) return component.includes('+') ? component.replaceAll('+', ' ') : component;
+  const first = component.indexOf('%');
+  if (first === -1) return component.includes('+') ? component.replaceAll('+', ' ') : component;
+  const ascii = decodeAsciiEscapes(component, first);
+  if (ascii !== undefined) return ascii;
   const decoded = formDecode(component);
   if (!decoded.includes('\uFFFD')) return decoded;
   try {
@@ -96,6 +99,49 @@ function strictFormDecode(component: string, key: string | undefined): string {
   }
   return decoded;
 }
+
+/**
+ * formDecode of a component whose escapes are all `%XX` of ASCII characters (as OSS writes `/`, `=`,
+ * `+`): the same string, without decodeURIComponent nor a U+FFFD check (an ASCII escape cannot
+ * produce one). Undefined for any other escape. `first` is the index of the first `%`. The text
+ * comes from the fatal UTF-8 decoder, so it has no lone surrogate (which formDecode would replace).
+ */
+function decodeAsciiEscapes(component: string, first: number): string | undefined {
+  const plus = component.includes('+');
+  let decoded = '';
+  let from = 0;
+  for (let at = first; at !== -1; at = component.indexOf('%', from)) {
+    const high = hexDigit(component.charCodeAt(at + 1));
+    const low = hexDigit(component.charCodeAt(at + 2));
+    if (high < 0 || high > 7 || low < 0) return undefined;
+    const literal = component.slice(from, at);
+    decoded += (plus ? literal.replaceAll('+', ' ') : literal) + String.fromCharCode(high * 16 + low);
+    from = at + 3;
+  }
+  const rest = component.slice(from);
+  return decoded + (plus ? rest.replaceAll('+', ' ') : rest);
+}
+
+/** 0-15 for an ASCII hex digit's code, -1 for anything else (NaN included). */
+function hexDigit(code: number): number {
+  if (code >= 0x30 && code <= 0x39) return code - 0x30;
+  if (code >= 0x41 && code <= 0x46) return code - 0x37;
+  if (code >= 0x61 && code <= 0x66) return code - 0x57;
+  return -1;
+}
+
+/**
+ * The keys of the last form body, by position (the first KNOWN_KEYS parts): a function's callbacks
+ * come from one template, so the next body has the same keys in the same order. Only keys whose text
+ * is the key itself (no escapes, no `+`) are kept: the same text then decodes to the same key.
+ */
+const KNOWN_KEYS = 64;
+const knownKeys: ({ key: string; name: string } | undefined)[] = [];
+/**
+ * Keys are remembered from bodies up to this size only (OSS's are a few KB): a remembered key may be
+ * a view of its body's text, so at most KNOWN_KEYS such texts stay alive, each this small.
+ */
+const KNOWN_KEYS_BODY_MAX = 16 * 1024;
 
 function decodeForm(text: string): DecodedBody {
   const first = text.charCodeAt(0);
@@ -113,17 +159,30 @@ function decodeForm(text: string): DecodedBody {
   const custom: Record<string, string> = {};
   // One pass over `&`-separated parts without splitting; `fields` and `custom` double as the set of
   // keys seen, for the duplicate check.
-  for (let start = 0; start <= text.length; ) {
+  for (let start = 0, part = 0; start <= text.length; part++) {
     let end = text.indexOf('&', start);
     if (end === -1) end = text.length;
     if (end > start) {
       let eq = text.indexOf('=', start);
       if (eq >= end) eq = -1;
-      const key = strictFormDecode(text.slice(start, eq === -1 ? end : eq), undefined);
+      const keyEnd = eq === -1 ? end : eq;
+      // The key this part had in the last body, when its text spells it as it is: found by comparing
+      // text, without slicing, decoding and re-hashing a new string.
+      const known = part < KNOWN_KEYS ? knownKeys[part] : undefined;
+      let key: string;
+      let name: string;
+      if (known !== undefined && known.key.length === keyEnd - start && text.startsWith(known.key, start)) {
+        key = known.key;
+        name = known.name;
+      } else {
+        const raw = text.slice(start, keyEnd);
+        key = strictFormDecode(raw, undefined);
+        name = key.startsWith(CUSTOM_PREFIX) ? key.slice(CUSTOM_PREFIX.length) : key;
+        if (part < KNOWN_KEYS) knownKeys[part] = key === raw && text.length <= KNOWN_KEYS_BODY_MAX ? { key, name } : undefined;
+      }
       const value = eq === -1 ? '' : strictFormDecode(text.slice(eq + 1, end), key);
       if (key === '__proto__') throw malformed('forbidden key "__proto__" in the body', { field: key });
-      const isCustom = key.startsWith(CUSTOM_PREFIX);
-      const name = isCustom ? key.slice(CUSTOM_PREFIX.length) : key;
+      const isCustom = name !== key;
       if (Object.hasOwn(isCustom ? custom : fields, name)) {
         throw malformed(`duplicate field ${JSON.stringify(key)}: the callbackBody template names it twice`, {
           field: key,

@@ -17,9 +17,10 @@ export {
   pinnedPublicKey,
 } from './keys.js';
 export type { FetchPem, KeyResolver, KeyResolverOptions } from './keys.js';
-export { decodeBase64Strict, stringToSign, verifyCallbackSignature } from './signature.js';
-export type { SignedRequest } from './signature.js';
+export { checkCallbackSignature, decodeBase64Strict, stringToSign, verifyCallbackSignature } from './signature.js';
+export type { SignedRequest, VerifiedSignature } from './signature.js';
 export { decodeBody, FORM_CONTENT_TYPE, JSON_CONTENT_TYPE, MAX_JSON_DEPTH } from './body.js';
 export type { DecodedBody } from './body.js';
-export { callbackBodyTemplate, oss, variableOf } from './variables.js';
+export { callbackBodyTemplate, fastParser, oss, variableOf } from './variables.js';
+export type { FastParser } from './variables.js';
 export { errorReply, jsonReply, MAX_REPLY_BYTES } from './reply.js';

@@ -146,6 +146,12 @@ export function parsePublicKeyPem(pem: unknown): KeyObject {
 export interface KeyResolver {
   /** The key for a (decoded) `x-oss-pub-key-url`; rejects with a `CallbackError`. */
   resolve(keyUrl: string, signal?: AbortSignal): Promise<KeyObject>;
+  /**
+   * The key `resolve` would give at once, without a promise (a trusted key, or a URL that already
+   * resolved); undefined when `resolve` has to check, fetch or refuse. Optional: callers without it
+   * await `resolve`.
+   */
+  cached?(keyUrl: string): KeyObject | undefined;
 }
 
 export type FetchPem = (url: string, signal: AbortSignal) => Promise<string>;
@@ -242,6 +248,10 @@ export function createKeyResolver(options: KeyResolverOptions = {}): KeyResolver
   }
 
   return {
+    cached(keyUrl: string): KeyObject | undefined {
+      if (trusted.has(keyUrl)) return trustedParsed.get(keyUrl); // parsed on its first resolve
+      return accepted.get(keyUrl);
+    },
     async resolve(keyUrl: string, signal?: AbortSignal): Promise<KeyObject> {
       const trustedPem = trusted.get(keyUrl);
       if (trustedPem !== undefined) return trustedKey(keyUrl, trustedPem);

@@ -2,13 +2,12 @@
  * Callback signature verification: RSASSA-PKCS1-v1_5 with MD5 over
  * `percentDecode(rawPath) + ("?" + rawQuery if there was a "?") + "\n" + body`.
  */
-import { verify } from 'node:crypto';
+import { type KeyObject, verify } from 'node:crypto';
 import type { SignedRequest } from './http.js';
 import { CallbackError } from './errors.js';
 import type { KeyResolver } from './keys.js';
 import { percentDecodeBytes } from './path.js';
 
-const NEWLINE = Buffer.from('\n');
 /** A 4096-bit signature is 684 base64 characters; anything far longer is not a signature. */
 const MAX_AUTHORIZATION_LENGTH = 2048;
 const MAX_KEY_URL_HEADER_LENGTH = 4096;
@@ -17,9 +16,38 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /** The exact bytes OSS signs. `rawQuery === ''` (a bare `?`) still adds the `?`; `null` adds nothing. */
 export function stringToSign(rawPath: string, rawQuery: string | null, body: Buffer): Buffer {
-  const path = percentDecodeBytes(rawPath);
-  const query = rawQuery === null ? null : Buffer.from(`?${rawQuery}`, 'utf8');
-  return Buffer.concat(query === null ? [path, NEWLINE, body] : [path, query, NEWLINE, body]);
+  const path = decodedPath(rawPath);
+  const query = rawQuery === null ? undefined : queryBytes(rawQuery);
+  const length = path.length + (query === undefined ? 0 : query.length) + 1 + body.length;
+  const data = Buffer.allocUnsafe(length);
+  let at = path.copy(data, 0);
+  if (query !== undefined) at += query.copy(data, at);
+  data[at++] = 0x0a; // \n
+  body.copy(data, at);
+  return data;
+}
+
+// The last path and query seen, as bytes: a function serves one path, and its callbacks mostly one
+// query, so the next callback skips re-encoding them. (Read only: they are copied into the data.)
+let lastPath: string | undefined;
+let lastPathBytes: Buffer = Buffer.alloc(0);
+let lastQuery: string | undefined;
+let lastQueryBytes: Buffer = Buffer.alloc(0);
+
+function decodedPath(rawPath: string): Buffer {
+  if (rawPath !== lastPath) {
+    lastPathBytes = percentDecodeBytes(rawPath);
+    lastPath = rawPath;
+  }
+  return lastPathBytes;
+}
+
+function queryBytes(rawQuery: string): Buffer {
+  if (rawQuery !== lastQuery) {
+    lastQueryBytes = Buffer.from(`?${rawQuery}`, 'utf8');
+    lastQuery = rawQuery;
+  }
+  return lastQueryBytes;
 }
 
 /**
@@ -72,38 +100,38 @@ function describePath(rawPath: string): string {
 
 export type { SignedRequest };
 
+/** What a verified signature establishes. */
+export interface VerifiedSignature {
+  keyUrl: string;
+  query: string | null;
+}
+
 /**
  * Checks the OSS signature of a callback. Resolves with the key URL used and the query spelling that
  * verified (`rawQuery` first, then each of `altQueries`). Rejects with `CallbackError`:
  * `SignatureMissing`, `PublicKeyUrlForbidden`, `PublicKeyUnavailable` (from the resolver) or
  * `SignatureInvalid`. The signature itself never appears in a message.
  */
-export async function verifyCallbackSignature(
+export async function verifyCallbackSignature(req: SignedRequest, keys: KeyResolver, signal?: AbortSignal): Promise<VerifiedSignature> {
+  return checkCallbackSignature(req, keys, signal);
+}
+
+/**
+ * `verifyCallbackSignature` without a promise when it needs none: when the resolver has the key at
+ * hand (`KeyResolver.cached`) the answer is immediate, and a refusal throws; otherwise it returns
+ * the promise of the key's resolution and the check.
+ */
+export function checkCallbackSignature(
   req: SignedRequest,
   keys: KeyResolver,
   signal?: AbortSignal,
-): Promise<{ keyUrl: string; query: string | null }> {
+): VerifiedSignature | Promise<VerifiedSignature> {
   const authorization = (req.headers['authorization'] ?? '').trim();
   const keyUrlHeader = (req.headers['x-oss-pub-key-url'] ?? '').trim();
   if (authorization === '') throw missing('Authorization');
   if (keyUrlHeader === '') throw missing('x-oss-pub-key-url');
 
-  const keyUrlBytes = keyUrlHeader.length <= MAX_KEY_URL_HEADER_LENGTH ? decodeBase64Strict(keyUrlHeader) : undefined;
-  let keyUrl: string | undefined;
-  if (keyUrlBytes) {
-    try {
-      keyUrl = UTF8.decode(keyUrlBytes);
-    } catch {
-      keyUrl = undefined;
-    }
-  }
-  if (keyUrl === undefined) {
-    throw new CallbackError(
-      'PublicKeyUrlForbidden',
-      'the x-oss-pub-key-url header is not strict base64 of a UTF-8 URL: OSS sends base64("https://gosspublic.alicdn.com/…")',
-    );
-  }
-
+  const keyUrl = decodeKeyUrl(keyUrlHeader);
   const signature =
     authorization.length <= MAX_AUTHORIZATION_LENGTH ? decodeBase64Strict(authorization) : undefined;
   if (!signature) {
@@ -114,11 +142,44 @@ export async function verifyCallbackSignature(
     );
   }
 
-  const key = await keys.resolve(keyUrl, signal);
+  const key = keys.cached?.(keyUrl);
+  if (key !== undefined) return checkWithKey(req, keyUrl, key, signature);
+  return keys.resolve(keyUrl, signal).then((resolved) => checkWithKey(req, keyUrl, resolved, signature));
+}
 
+// The last x-oss-pub-key-url header and its URL: OSS sends the same one on every callback. (Strict
+// base64 has one spelling per byte string, so equal headers decode to the same URL.)
+let lastKeyUrlHeader: string | undefined;
+let lastKeyUrl = '';
+
+function decodeKeyUrl(header: string): string {
+  if (header === lastKeyUrlHeader) return lastKeyUrl;
+  const bytes = header.length <= MAX_KEY_URL_HEADER_LENGTH ? decodeBase64Strict(header) : undefined;
+  let keyUrl: string | undefined;
+  if (bytes) {
+    try {
+      keyUrl = UTF8.decode(bytes);
+    } catch {
+      keyUrl = undefined;
+    }
+  }
+  if (keyUrl === undefined) {
+    throw new CallbackError(
+      'PublicKeyUrlForbidden',
+      'the x-oss-pub-key-url header is not strict base64 of a UTF-8 URL: OSS sends base64("https://gosspublic.alicdn.com/…")',
+    );
+  }
+  lastKeyUrlHeader = header;
+  lastKeyUrl = keyUrl;
+  return keyUrl;
+}
+
+function checkWithKey(req: SignedRequest, keyUrl: string, key: KeyObject, signature: Buffer): VerifiedSignature {
+  if (safeVerify(stringToSign(req.rawPath, req.rawQuery, req.body), key, signature)) return { keyUrl, query: req.rawQuery };
   const candidates: (string | null)[] = [req.rawQuery];
   for (const alt of req.altQueries ?? []) if (!candidates.includes(alt)) candidates.push(alt);
-  for (const query of candidates) {
+  for (let i = 1; i < candidates.length; i++) {
+    const query = candidates[i]!;
     if (safeVerify(stringToSign(req.rawPath, query, req.body), key, signature)) return { keyUrl, query };
   }
 

@@ -33,8 +33,7 @@ import type {
 import type { CallbackResponse } from '../core/http.js';
 import type { Job } from '../core/job.js';
 import type { Runtime } from '../core/pipeline.js';
-import { errorReply } from '../protocol/reply.js';
-import { jobServer, type RequestServer, toCallbackError } from './common.js';
+import { jobServer, refuse, type RequestServer } from './common.js';
 import { queryCandidates } from './fc3.js';
 import { createServerListener, type RequestFacts } from './node.js';
 
@@ -61,6 +60,12 @@ function eventProblem(event: AwsHttpEvent): string | undefined {
     return 'the API Gateway event has no path: is this function behind a REST API proxy integration?';
   }
   return undefined;
+}
+
+/** The event's headers, when it has an object of them (a malformed event may not). */
+function headersOf(event: AwsHttpEvent): Record<string, unknown> | undefined {
+  const headers = (event as { headers?: unknown }).headers;
+  return typeof headers === 'object' && headers !== null ? (headers as Record<string, unknown>) : undefined;
 }
 
 function isV2(event: AwsHttpEvent): event is APIGatewayProxyEventV2 {
@@ -133,20 +138,22 @@ export function createAwsAdapter(server: RequestServer) {
     return serverless(createServerListener(server, describe), { binary: false }) as ServerlessHandler;
   };
   return async (event: AwsHttpEvent, context?: AwsContext): Promise<AwsHttpResult> => {
+    const started = performance.now();
     const requestId = context?.awsRequestId ?? event.requestContext?.requestId ?? 'unknown';
-    const refuse = (error: unknown, code: 'Internal' | 'InvalidEvent') => responseToAws(event, errorReply(toCallbackError(error, code), requestId));
+    const refused = (error: unknown, code: 'Internal' | 'InvalidEvent') =>
+      responseToAws(event, refuse(server, error, { requestId, started, headers: headersOf(event), code }).response);
     const problem = eventProblem(event);
-    if (problem) return refuse(new Error(problem), 'InvalidEvent');
+    if (problem) return refused(new Error(problem), 'InvalidEvent');
     try {
       handle ??= await load(); // a failed load is retried by the next invocation
     } catch (error) {
-      return refuse(error, 'Internal');
+      return refused(error, 'Internal');
     }
     try {
       return (await handle(event, context ?? {})) as AwsHttpResult;
     } catch (error) {
-      // The listener answers every request itself: what escapes comes from reading the event.
-      return refuse(new Error(`the AWS event could not be read as an HTTP request: ${error instanceof Error ? error.message : String(error)}`), 'InvalidEvent');
+      // The listener answers (and logs) every request itself: what escapes comes from reading the event.
+      return refused(new Error(`the AWS event could not be read as an HTTP request: ${error instanceof Error ? error.message : String(error)}`), 'InvalidEvent');
     }
   };
 }

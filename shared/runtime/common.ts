@@ -6,9 +6,11 @@
  */
 import type { CallbackRequest, CallbackResponse } from '../core/http.js';
 import type { HttpFunction } from '../core/http-function.js';
-import type { Job } from '../core/job.js';
+import type { Job, JsonObject } from '../core/job.js';
+import { createLogger, type Logger } from '../core/log.js';
 import { handleCallback, type Runtime } from '../core/pipeline.js';
 import { CallbackError, configurationError } from '../protocol/errors.js';
+import { errorReply } from '../protocol/reply.js';
 
 /** What the adapters serve: read at most `maxBodyBytes()` of body, then `serve` the request. */
 export interface RequestServer {
@@ -18,6 +20,8 @@ export interface RequestServer {
   bodyTimeoutMs?(): number | undefined;
   /** Answers one request; may throw (the adapter then answers with an error reply). */
   serve(request: CallbackRequest): Promise<CallbackResponse>;
+  /** Writes the log line of a request the adapter refused itself (`refuse`), where `serve` writes its own. */
+  logRefusal(line: JsonObject): void;
 }
 
 /** An OSS callback job, with the process runtime (configuration, keys, store). */
@@ -26,12 +30,62 @@ export function jobServer(job: Job, getRuntime: () => Runtime): RequestServer {
     maxBodyBytes: () => runtimeOrConfigError(getRuntime).config.maxBodyBytes,
     bodyTimeoutMs: () => runtimeOrConfigError(getRuntime).config.bodyTimeoutMs,
     serve: (request) => handleCallback(job, request, runtimeOrConfigError(getRuntime)),
+    logRefusal: (line) => {
+      let runtime: Runtime | undefined;
+      try {
+        runtime = getRuntime();
+      } catch {
+        // The configuration is what is refused: the line goes where OSS_CALLBACK_LOG says, else stdout.
+      }
+      // The pipeline's fields, in its order (pipeline.ts handleCallback); objectCheck when the configuration says.
+      const { requestId, ossRequestId, ...outcome } = line;
+      const objectCheck = runtime ? { objectCheck: runtime.config.objects.verify } : {};
+      (runtime?.log ?? fallbackLogger())({ function: job.name, requestId, ossRequestId, ...objectCheck, ...outcome });
+    },
   };
 }
 
 /** A plain HTTP function (defineHttpFunction). */
 export function httpServer(fn: HttpFunction): RequestServer {
-  return { maxBodyBytes: () => fn.maxBodyBytes, serve: (request) => fn.serve(request) };
+  return { maxBodyBytes: () => fn.maxBodyBytes, serve: (request) => fn.serve(request), logRefusal: (line) => fn.log(line) };
+}
+
+/** The log of a process whose configuration cannot be read: OSS_CALLBACK_LOG when it is valid, else stdout. */
+function fallbackLogger(): Logger {
+  const target = process.env.OSS_CALLBACK_LOG?.trim();
+  return createLogger(target === 'stderr' || target === 'off' ? target : 'stdout');
+}
+
+/** What an adapter knows of a request it refuses. */
+export interface RefusedRequest {
+  /** The platform's request id, or the one the adapter made up ('unknown' when there is none). */
+  requestId: string;
+  /** `performance.now()` when the adapter got the request. */
+  started: number;
+  /** The request's headers, when the adapter got that far (for x-oss-request-id). */
+  headers?: Readonly<Record<string, unknown>>;
+  /** What a failure that is not a CallbackError stands for (default Internal). */
+  code?: 'Internal' | 'InvalidEvent';
+}
+
+/**
+ * A request the runtime adapter refuses before the pipeline (or a plain HTTP function) answers it: an
+ * event it cannot read (`InvalidEvent`), a configuration it cannot load (`ConfigurationError`), a
+ * body over the limit or too slow while it reads the stream (`BodyTooLarge`, `BodyTimeout`). Returns
+ * the JSON error reply and writes the one log line the pipeline writes for a rejection: function,
+ * requestId, ossRequestId, outcome (the stable code), message, status, durationMs (and `error`, the
+ * stack, for an Internal one; never in the reply).
+ */
+export function refuse(server: Pick<RequestServer, 'logRefusal'>, caught: unknown, request: RefusedRequest): { error: CallbackError; response: CallbackResponse } {
+  const error = toCallbackError(caught, request.code ?? 'Internal');
+  const response = errorReply(error, request.requestId);
+  const ossRequestId = request.headers ? headerMap(request.headers)['x-oss-request-id'] : undefined;
+  const line: JsonObject = { requestId: request.requestId, ossRequestId, outcome: error.code, message: error.message };
+  if (error.code === 'Internal' && !(caught instanceof CallbackError)) line.error = caught instanceof Error ? (caught.stack ?? caught.message) : String(caught);
+  line.status = response.status;
+  line.durationMs = Math.round((performance.now() - request.started) * 100) / 100;
+  server.logRefusal(line);
+  return { error, response };
 }
 
 /**
@@ -48,14 +102,13 @@ export function runtimeOrConfigError(getRuntime: () => Runtime): Runtime {
 }
 
 /**
- * An adapter-level failure as a reply: `InvalidEvent` names what could not be read; `Internal` keeps
- * its details out of the reply and writes them to stderr (the function log) instead.
+ * An adapter-level failure as a CallbackError: `InvalidEvent` names what could not be read; `Internal`
+ * keeps its details out of the reply (`refuse` writes them to the function log).
  */
 export function toCallbackError(error: unknown, code: 'Internal' | 'InvalidEvent' = 'Internal'): CallbackError {
   if (error instanceof CallbackError) return error;
   const message = error instanceof Error ? error.message : String(error);
   if (code === 'InvalidEvent') return new CallbackError(code, message, { cause: error });
-  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'error', outcome: 'Internal', error: error instanceof Error ? (error.stack ?? message) : message })}\n`);
   return new CallbackError('Internal', 'the function failed unexpectedly; the error is in the function log', { cause: error });
 }
 

@@ -19,8 +19,7 @@ import type { CallbackRequest, CallbackResponse } from '../core/http.js';
 import type { Job } from '../core/job.js';
 import type { Runtime } from '../core/pipeline.js';
 import { platformFromFcContext } from '../core/platform.js';
-import { errorReply } from '../protocol/reply.js';
-import { headerMap, jobServer, type RequestServer, toCallbackError } from './common.js';
+import { headerMap, jobServer, refuse, type RequestServer } from './common.js';
 import { queryCandidates } from './fc3.js';
 import { readBody } from './node.js';
 
@@ -113,13 +112,15 @@ export function createFc2Handler(job: Job, getRuntime: () => Runtime) {
 export function createFc2Adapter(server: RequestServer) {
   return async (req: Fc2Request, resp: Fc2Response, context?: Fc2Context): Promise<void> => {
     const receivedAt = Date.now();
+    const started = performance.now();
     const requestId = context?.requestId ?? randomUUID();
     let response: CallbackResponse;
     try {
       const body = await fc2Body(req, server.maxBodyBytes());
       response = await server.serve(fc2ToRequest(req, body, { ...context, requestId }, receivedAt));
     } catch (error) {
-      response = errorReply(toCallbackError(error), requestId);
+      // What comes before the pipeline: the configuration, a streamed body over the limit or too slow.
+      response = refuse(server, error, { requestId, started, headers: req.headers }).response;
     }
     sendFc2(resp, response);
   };

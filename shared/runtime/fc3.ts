@@ -19,8 +19,7 @@ import type { Job } from '../core/job.js';
 import type { Runtime } from '../core/pipeline.js';
 import { platformFromFcContext } from '../core/platform.js';
 import { CallbackError } from '../protocol/errors.js';
-import { errorReply } from '../protocol/reply.js';
-import { headerMap, jobServer, type RequestServer, toCallbackError } from './common.js';
+import { headerMap, jobServer, refuse, type RequestServer } from './common.js';
 
 export interface Fc3HttpEvent {
   version?: string;
@@ -171,16 +170,18 @@ export function createFc3Handler(job: Job, getRuntime: () => Runtime) {
 /** The FC 3.0 event handler for any server (a job or a plain HTTP function). */
 export function createFc3Adapter(server: RequestServer) {
   return async (event: unknown, context?: Fc3Context): Promise<Fc3HttpResult> => {
+    const started = performance.now();
     let request: CallbackRequest;
     try {
       request = fc3ToRequest(parseFc3Event(event), context);
     } catch (caught) {
-      return responseToFc3(errorReply(toCallbackError(caught, 'InvalidEvent'), context?.requestId ?? 'unknown'));
+      return responseToFc3(refuse(server, caught, { requestId: context?.requestId ?? 'unknown', started, code: 'InvalidEvent' }).response);
     }
     try {
       return responseToFc3(await server.serve(request));
     } catch (caught) {
-      return responseToFc3(errorReply(toCallbackError(caught), request.requestId));
+      // serve throws only what comes before the pipeline (a configuration that cannot be read).
+      return responseToFc3(refuse(server, caught, { requestId: request.requestId, started, headers: request.headers }).response);
     }
   };
 }

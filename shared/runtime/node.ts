@@ -17,7 +17,7 @@ import type { Runtime } from '../core/pipeline.js';
 import { CallbackError, errorReply, jsonReply } from '../protocol/index.js';
 import { closeAfterReply, readLimitedBody } from './body-reader.js';
 import { hostCheck, LOOPBACK_HOST_NAMES } from './host-check.js';
-import { headerMap, httpServer, jobServer, type RequestServer, toCallbackError } from './common.js';
+import { headerMap, httpServer, jobServer, refuse, type RequestServer } from './common.js';
 import { type HealthCheck, runHealthChecks, storeCheck } from './health.js';
 
 /** How long a client may take to send its body: well inside OSS's 5 s callback budget. */
@@ -99,18 +99,20 @@ async function serveRequest(
   requestId: string,
   describe?: (req: IncomingMessage) => RequestFacts,
 ): Promise<void> {
+  const started = performance.now();
   const facts = describe?.(req) ?? {};
   const id = facts.requestId ?? requestId;
   let response: CallbackResponse;
   try {
     const body = await readBody(req, server.maxBodyBytes(), server.bodyTimeoutMs?.());
     response = await server.serve(nodeToRequest(req, body, id, facts));
-  } catch (error) {
-    const refusal = toCallbackError(error);
+  } catch (caught) {
+    // What comes before the pipeline: the configuration, a body over the limit or too slow.
+    const refused = refuse(server, caught, { requestId: id, started, headers: req.headers });
     // The rest of a too large or stalled body is never read: the connection ends with the reply.
-    if (refusal.code === 'BodyTooLarge' || refusal.code === 'BodyTimeout') closeAfterReply(req, res);
+    if (refused.error.code === 'BodyTooLarge' || refused.error.code === 'BodyTimeout') closeAfterReply(req, res);
     else req.resume();
-    response = errorReply(refusal, id);
+    response = refused.response;
   }
   sendResponse(res, response);
 }

@@ -293,7 +293,11 @@ export class SqliteStore implements Store {
       // Checkpoints (copying the WAL back into the database file, with fsyncs) stay off the commit
       // path: SQLite's automatic one runs inside whichever COMMIT crosses 1000 pages and blocks the
       // event loop for milliseconds. A worker thread checkpoints instead (see `startCheckpoints`).
-      // Commits are durable in the WAL either way.
+      // With synchronous = NORMAL a COMMIT writes the WAL without an fsync: a committed transaction
+      // survives the process being killed, and the WAL reaches the disk at the next checkpoint (each
+      // second), so an OS crash or a power loss can lose the last second of commits. FULL (an fsync per
+      // COMMIT, on the event loop: this driver is synchronous) let the local server take ~190 of 600 offered
+      // callbacks/s with a p99 of 60-75 ms in a measurement (BENCHMARKS.md, issue 13 round 3).
       db.exec('PRAGMA wal_autocheckpoint = 0');
       // From now on the busy handler blocks for a slice at most; BEGIN IMMEDIATE waits in between.
       db.exec(`PRAGMA busy_timeout = ${Math.min(BUSY_SLICE_MS, Math.trunc(this.busyTimeoutMs))}`);
