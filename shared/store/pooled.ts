@@ -95,6 +95,11 @@ export interface Driver<C> {
   /** Starts a transaction with its first statement in one round trip (see Pipeline). */
   readonly pipeline?: Pipeline<C>;
   /**
+   * Runs a statement without parameters and reads the server's clock (epoch ms) in the same message:
+   * the schema check of a cold start samples the clock of its connection for free (see insertOnce).
+   */
+  runWithClock?(conn: C, query: Query): Promise<{ result: Result; serverNow: number }>;
+  /**
    * Makes statements run outside a transaction commit on their own (MySQL: sessions run with
    * autocommit off after their setup). Called before such statements (the migration check and lock).
    */
@@ -314,8 +319,9 @@ export class PooledStore<C> implements Store {
    * slewing is covered by the margin). Otherwise the exposure is the one of the two-round-trip path:
    * a COMMIT the server received before the deadline may finish after it (Session.commit).
    *
-   * A connection without a usable sample (new, idle for more than 5 s, or whose sample's round trip
-   * took longer than the margin) takes two round trips, BEGIN with a clock reading and the INSERT in
+   * A connection without a usable sample (new, unless the schema check of `migrate` ran on it and
+   * read the clock; idle for more than 5 s; or whose sample's round trip took longer than the
+   * margin) takes two round trips, BEGIN with a clock reading and the INSERT in
    * one write, then COMMIT once they answered, which also samples its clock.
    *
    * A duplicate: the one-round-trip transaction committed nothing; the existing row is read in a
@@ -435,7 +441,15 @@ export class PooledStore<C> implements Store {
         try {
           const session = await this.connect(undefined, async (s) => {
             if (driver.autocommit) await s.call((conn) => driver.autocommit!(conn));
-            result = await s.run(query);
+            if (driver.runWithClock !== undefined && driver.settings.guardMarginMs > 0 && query.params.length === 0) {
+              // A cold start's first callback then commits in one round trip on this connection too.
+              const sentAt = performance.now();
+              const read = await s.call((conn) => driver.runWithClock!(conn, query));
+              this.sampled(s.conn, sentAt, read.serverNow);
+              result = read.result;
+            } else {
+              result = await s.run(query);
+            }
           });
           session.release();
         } catch (error) {

@@ -184,6 +184,12 @@ export async function openPostgres(url: string): Promise<Store> {
       if (query.sql === 'COMMIT' && result.command === 'ROLLBACK') throw rolledBack();
       return { rows: result.rows, count: result.rowCount ?? 0 };
     },
+    async runWithClock(client, query) {
+      // One simple-protocol message, two statements: one round trip, and one query for the server.
+      const results = (await client.query(`${query.sql}; ${CLOCK}`)) as unknown as { rows: Record<string, unknown>[]; rowCount: number | null }[];
+      const [result, clock] = results as [(typeof results)[0], (typeof results)[0]];
+      return { result: { rows: result.rows, count: result.rowCount ?? 0 }, serverNow: Number(clock.rows[0]?.now) };
+    },
     pipeline: {
       send(client, statement, sample) {
         // The pool's clients run in pg's pipeline mode: all are sent at once. pg writes each query

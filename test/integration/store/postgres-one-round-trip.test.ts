@@ -18,13 +18,17 @@ const far = (): number => performance.now() + 10_000;
 async function setup(t: TestContext, params: Record<string, string> = {}): Promise<{ store: Store; proxy: Proxy; table: ReturnType<typeof itemsTable> }> {
   const table = itemsTable(`st_one_${uniqueSuffix()}`);
   const proxy = await startProxy(POSTGRES.url);
+  // Migrated by another store: the schema check would sample this store's connection's clock.
+  const migrator = await openStore(POSTGRES.url);
+  await migrator.migrate([table]);
+  await migrator.close();
   const store = await openStore(withParams(proxy.url, { pool_max: '1', ...params }));
   t.after(async () => {
     await store.close();
     proxy.close();
     await dropTables(POSTGRES.url, [table.name]);
   });
-  await store.migrate([table]);
+  await store.transaction((tx) => tx.get(table, { id: 'none' })); // opens the connection (no clock sample)
   return { store, proxy, table };
 }
 
@@ -51,6 +55,15 @@ test('PostgreSQL insertOnce: two round trips on a connection without a clock sam
   assert.equal(await writes(proxy, async () => (result = await store.insertOnce(table, item({ key: first.key }), { deadline: far() }))), 2);
   assert.deepEqual([result!.row.id, result!.duplicate], [first.id, true]);
   assert.equal(await rowsWithKey(table, first.key), 1);
+});
+
+test('PostgreSQL insertOnce: the schema check of a cold start reads the clock in its own query, so the first callback takes one round trip', async (t) => {
+  if (!(await requireServer(t, POSTGRES))) return;
+  const { proxy, table } = await setup(t);
+  const cold = await openStore(withParams(proxy.url, { pool_max: '1', application_name: `cold-${uniqueSuffix()}` }));
+  t.after(() => cold.close());
+  assert.equal(await writes(proxy, () => cold.migrate([table])), 2, 'the connection startup, then the schema check in one query');
+  assert.equal(await writes(proxy, () => cold.insertOnce(table, item(), { deadline: far() })), 1);
 });
 
 test('PostgreSQL insertOnce: the guard refuses to commit once the deadline (less the margin) passed by the server clock → DeadlineExceeded, nothing committed', async (t) => {
