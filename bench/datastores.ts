@@ -1,8 +1,9 @@
 /**
  * Datastores: the real pipeline in-process (handleCallback with record-upload, distinct uploads, each
- * `store.insertOnce`: on PostgreSQL BEGIN and the INSERT in one write, then COMMIT; on MySQL, whose
- * sessions run with autocommit off, INSERT … ON DUPLICATE KEY, then COMMIT) against PostgreSQL and
- * MySQL/MariaDB.
+ * `store.insertOnce`: on PostgreSQL BEGIN, the INSERT with its deadline guard and COMMIT in one
+ * message once a connection has a clock sample (its first callback: BEGIN and the INSERT, then
+ * COMMIT); on MySQL, whose sessions run with autocommit off, INSERT … ON DUPLICATE KEY, then COMMIT)
+ * against PostgreSQL and MySQL/MariaDB.
  *
  * The target's baseline is a minimal correct handler (bench/lib/minimal.ts): RSA-MD5 verify with a
  * cached key, URLSearchParams, one raw autocommit INSERT on the same driver (`pg` Pool, `mysql2`

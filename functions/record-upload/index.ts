@@ -63,7 +63,7 @@ export const job = defineJob({
   custom: v.record(v.string(), v.string()),
   tables: [uploads, keys],
 
-  async handle({ payload: p, custom, object, callback, store, signal, log }) {
+  async handle({ payload: p, custom, object, callback, store, signal, deadline, log }) {
     // What only the callback knows (the template's values); OSS's facts come from `object`.
     const fromCallback = {
       mimeType: object.contentType ?? null,
@@ -92,7 +92,7 @@ export const job = defineJob({
         receivedAt: callback.receivedAt,
         ...callbackVersion(object.bucket, object.key, callback.receivedAt),
       },
-      { signal },
+      { signal, deadline },
     );
     if (duplicate && row.callbackAt === null) {
       // Its OSS event recorded the upload first: this is its callback, not a duplicate; it adds what only it knows.

@@ -55,6 +55,11 @@ export interface JobContext<P, C> {
   store: Store;
   /** Aborted when the deadline passes: pass it on to slow calls. */
   signal: AbortSignal;
+  /**
+   * When `signal` aborts, in `performance.now()` milliseconds (monotonic). Pass it with the signal to
+   * `store.insertOnce`: PostgreSQL then commits in one round trip (see shared/store/postgres.ts).
+   */
+  readonly deadline: number;
   /** Adds fields to this callback's log line (no secrets). */
   log(fields: JsonObject): void;
 }

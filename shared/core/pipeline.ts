@@ -179,8 +179,16 @@ export class Deadline {
   private controller: AbortController | undefined;
   /** Set when the deadline passed. */
   expired: CallbackError | undefined;
+  /**
+   * The same moment in `performance.now()` milliseconds (monotonic), fixed when the callback starts.
+   * The timers that expire the deadline count on it, and so does the store's one-round-trip commit
+   * (its guard checks it against the database's clock): a step of the wall clock moves neither.
+   */
+  readonly monotonic: number;
 
-  constructor(readonly at: number) {}
+  constructor(readonly at: number) {
+    this.monotonic = performance.now() + (at - Date.now());
+  }
 
   get signal(): AbortSignal {
     if (this.controller === undefined) {
@@ -242,6 +250,10 @@ class CallbackContext<P, C> implements JobContext<P, C> {
   get signal(): AbortSignal {
     return this.#deadline.signal;
   }
+
+  get deadline(): number {
+    return this.#deadline.monotonic;
+  }
 }
 
 /**
@@ -258,7 +270,7 @@ export async function withDeadline<T>(at: number, work: (deadline: Deadline) => 
         deadline.expire(error);
         reject(error);
       },
-      Math.max(0, at - Date.now()),
+      Math.max(0, deadline.monotonic - performance.now()),
     );
   });
   try {
@@ -296,12 +308,15 @@ interface Watched {
 class DeadlineWatch {
   private readonly pending = new Set<Watched>();
   private timer: NodeJS.Timeout | undefined;
-  /** The deadline the timer is armed for. */
+  /**
+   * The deadline the timer is armed for, in `performance.now()` ms (`Deadline.monotonic`): the timer
+   * and the store's deadline guard count on the same clock, whatever the wall clock does meanwhile.
+   */
   private timerAt = Number.POSITIVE_INFINITY;
 
   add(watched: Watched): void {
     this.pending.add(watched);
-    if (watched.deadline.at < this.timerAt) this.arm(watched.deadline.at);
+    if (watched.deadline.monotonic < this.timerAt) this.arm(watched.deadline.monotonic);
     else if (this.pending.size === 1) this.timer?.ref();
   }
 
@@ -312,7 +327,7 @@ class DeadlineWatch {
   private arm(at: number): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timerAt = at;
-    this.timer = setTimeout(() => this.fire(), Math.max(0, at - Date.now()));
+    this.timer = setTimeout(() => this.fire(), Math.max(0, at - performance.now()));
   }
 
   /** The timer armed for `timerAt` fired: every deadline up to it has passed, as its own timer would have said. */
@@ -323,8 +338,8 @@ class DeadlineWatch {
     const expired: Watched[] = [];
     let next = Number.POSITIVE_INFINITY;
     for (const watched of this.pending) {
-      if (watched.deadline.at <= due) expired.push(watched);
-      else if (watched.deadline.at < next) next = watched.deadline.at;
+      if (watched.deadline.monotonic <= due) expired.push(watched);
+      else if (watched.deadline.monotonic < next) next = watched.deadline.monotonic;
     }
     for (const watched of expired) this.pending.delete(watched);
     if (next !== Number.POSITIVE_INFINITY) this.arm(next);

@@ -5,6 +5,8 @@
  * - a tiny pool (default 2 connections) and a short connect timeout, so an unreachable store fails fast;
  * - a pooled connection that died while the instance was frozen is found out by the first statement
  *   (BEGIN), discarded, and the transaction starts again on a fresh connection (at most twice);
+ * - `insertOnce` with a deadline commits in one round trip where the backend can (PostgreSQL), behind
+ *   a guard that the server evaluates against the deadline (see `PooledStore.insertOnce`);
  * - every statement has a client-side timeout; on timeout, or when the caller's signal aborts while a
  *   statement runs (COMMIT included), the connection is destroyed (the server then rolls back) instead
  *   of reused: a COMMIT still unanswered at the deadline is not left to complete later;
@@ -12,8 +14,9 @@
  */
 import { migrate as runMigrations, type MigrationHost } from './migrate.js';
 import { connectTimeoutReason, isUnavailable, raceAbort, UniqueViolation, unavailable, withTimeout } from './errors.js';
-import { insertOncePlan, SqlTx, type Dialect, type Query, type Result, type Run } from './sql.js';
+import { insertOncePlan, SqlTx, type Dialect, type InsertOncePlan, type Query, type Result, type Run } from './sql.js';
 import type { InsertOnceOptions, Store, Table, TransactionOptions, Tx } from './types.js';
+import { CallbackError } from '../protocol/errors.js';
 
 export interface ServerSettings {
   poolMax: number;
@@ -22,6 +25,11 @@ export interface ServerSettings {
   idleTimeoutMs: number;
   /** TCP keepalive initial delay; 0 turns keepalive off. */
   keepAliveMs: number;
+  /**
+   * PostgreSQL's one-round-trip `insertOnce`: how long before the caller's deadline (by the server's
+   * clock, translated) the guard refuses to commit; 0 turns the one-round-trip commit off.
+   */
+  guardMarginMs: number;
 }
 
 const SETTINGS: Record<keyof ServerSettings, [param: string, env: string, fallback: number]> = {
@@ -30,6 +38,7 @@ const SETTINGS: Record<keyof ServerSettings, [param: string, env: string, fallba
   queryTimeoutMs: ['query_timeout_ms', 'DATABASE_QUERY_TIMEOUT_MS', 5000],
   idleTimeoutMs: ['idle_timeout_ms', 'DATABASE_IDLE_TIMEOUT_MS', 30000],
   keepAliveMs: ['keepalive_ms', 'DATABASE_KEEPALIVE_MS', 10000],
+  guardMarginMs: ['guard_margin_ms', 'DATABASE_GUARD_MARGIN_MS', 200],
 };
 
 /** Reads one integer setting: URL parameter (then removed from `params`), else environment variable, else default. */
@@ -61,6 +70,8 @@ export type ErrorKind =
   /** The store cannot be used right now (refused, auth, unknown database, full, timed out...). */
   | 'unavailable'
   | 'missing-table'
+  /** The deadline guard of the one-round-trip commit refused to commit (see `Pipeline.commit`). */
+  | 'deadline'
   | undefined;
 
 /** The driver-specific half of a client/server backend. `C` is one connection. */
@@ -84,6 +95,11 @@ export interface Driver<C> {
   /** Starts a transaction with its first statement in one round trip (see Pipeline). */
   readonly pipeline?: Pipeline<C>;
   /**
+   * Runs a statement without parameters and reads the server's clock (epoch ms) in the same message:
+   * the schema check of a cold start samples the clock of its connection for free (see insertOnce).
+   */
+  runWithClock?(conn: C, query: Query): Promise<{ result: Result; serverNow: number }>;
+  /**
    * Makes statements run outside a transaction commit on their own (MySQL: sessions run with
    * autocommit off after their setup). Called before such statements (the migration check and lock).
    */
@@ -96,17 +112,52 @@ export interface Driver<C> {
 /**
  * A transaction and its first statement in one round trip: PostgreSQL writes BEGIN and the statement
  * at once (pipeline mode); MySQL sessions run with autocommit off, so the statement itself starts the
- * transaction. COMMIT still goes out only after the statement answered, on its own: a COMMIT sent with them could be held up in the network and
- * delivered after the caller answered DeadlineExceeded, or run once a lock the statement waited for
- * is released after the deadline; a transaction whose COMMIT was never sent cannot commit.
+ * transaction. COMMIT goes out only after the statement answered, on its own: a COMMIT sent with them
+ * could be held up in the network and delivered after the caller answered DeadlineExceeded, or run
+ * once a lock the statement waited for is released after the deadline; a transaction whose COMMIT
+ * was never sent cannot commit. `commit`, where the backend has it, sends COMMIT with them behind a
+ * guard that the server evaluates against the deadline (see `PooledStore.insertOnce`).
  */
 export interface Pipeline<C> {
   /**
    * `begun` settles when the transaction has started (rejecting only when the connection is dead or
-   * unreachable, so that another one is tried); `done` with the statement's result.
+   * unreachable, so that another one is tried); `done` with the statement's result. With `sample`,
+   * `serverNow` is the server's clock (epoch ms) read right after BEGIN, in the same write.
    */
-  send(conn: C, statement: Query): { begun: Promise<unknown>; done: Promise<Result> };
+  send(conn: C, statement: Query, sample?: boolean): { begun: Promise<unknown>; done: Promise<Result>; serverNow?: Promise<number> };
+  /**
+   * One round trip: BEGIN, `statement` with a guard that fails (ErrorKind 'deadline') unless the
+   * server's clock reads at most `limit` (epoch ms) once the row is inserted, and COMMIT, in one
+   * write; the guard and COMMIT must reach the server in one message, so that nothing can hold COMMIT
+   * up between them. When the statement or its guard fails nothing commits (the store then sends
+   * ROLLBACK). `begun` settles with the answer and rejects only with a server error that closed the
+   * connection (another connection may then be tried: the store's retry is idempotent); every other
+   * failure comes through `done`. `serverNow` is the server's clock read by the guard. Undefined when
+   * the statement cannot be sent so (the store then uses two round trips).
+   */
+  commit?(conn: C, statement: Query, limit: number): { begun: Promise<unknown>; done: Promise<{ result: Result; serverNow: number }> } | undefined;
 }
+
+/**
+ * The lower bound of one connection's clock offset (server epoch ms minus client `performance.now()`),
+ * from the latest statement that read the server's clock: sent at t0, answered at t1, the server's
+ * reading s was taken at some client time in [t0, t1], so offset >= s - t1.
+ */
+interface ClockSample {
+  offset: number;
+  /** t1, client `performance.now()`. */
+  at: number;
+  /** t1 - t0. */
+  roundTripMs: number;
+}
+
+/**
+ * A sample older than this is not used (the connection takes two round trips, which sample again):
+ * it bounds what the two clocks may drift apart in between (NTP slews at most 500 ppm: 2.5 ms in
+ * 5 s), and a connection idle for longer, possibly across a freeze of the instance, is checked alive
+ * by BEGIN on its own again before anything that can commit is sent on it.
+ */
+const CLOCK_SAMPLE_MAX_AGE_MS = 5000;
 
 const MAX_RETRIES = 3;
 const MIGRATION_TIMEOUT_MS = 60_000;
@@ -117,6 +168,7 @@ class Session<C> {
   broken = false;
   sawRetryable = false;
   done = false;
+  private released = false;
 
   constructor(
     private readonly driver: Driver<C>,
@@ -162,6 +214,13 @@ class Session<C> {
       if (isUnavailable(error)) throw error;
       const kind = driver.classify(error);
       if (kind === 'retry') this.sawRetryable = true;
+      if (kind === 'deadline') {
+        throw new CallbackError(
+          'DeadlineExceeded',
+          `the callback could not be completed in time: ${driver.label} refused to commit because its clock had passed the deadline (less guard_margin_ms ${driver.settings.guardMarginMs}); the datastore is slow, or waited for a lock; rolled back`,
+          { cause: error },
+        );
+      }
       if (kind === 'dead' || kind === 'unavailable') {
         this.kill();
         throw unavailable(driver.label, driver.describe(error), error, driver.password);
@@ -175,6 +234,7 @@ class Session<C> {
   /** Returns the connection to the pool, unless it was destroyed. */
   release(): void {
     this.done = true;
+    this.released = true;
     if (!this.broken) this.driver.release(this.conn);
   }
 
@@ -201,7 +261,7 @@ class Session<C> {
   /** Rolls back and returns the connection, or destroys it when that is not possible. */
   async rollback(): Promise<void> {
     this.done = true;
-    if (this.broken) return;
+    if (this.broken || this.released) return;
     if (this.inFlight > 0) return this.kill();
     try {
       const rollback = this.driver.run(this.conn, { sql: 'ROLLBACK', params: [] });
@@ -243,32 +303,99 @@ export class PooledStore<C> implements Store {
     }
   }
 
+  /**
+   * One INSERT as a transaction of its own. PostgreSQL with `deadline`, on a connection with a recent
+   * clock sample (below): one round trip, BEGIN, the INSERT with a guard, and COMMIT in one message.
+   * The guard fails, and the server rolls back, when the server's clock reads later than
+   *
+   *     deadline + offset - guard_margin_ms
+   *
+   * where `offset` is a lower bound of (server clock - client monotonic clock) on this connection
+   * (ClockSample). If the guard passes at server time g, the client's clock then read at most
+   * g - offset <= deadline - margin: COMMIT runs before the caller's deadline, by at least the margin,
+   * however late the write was delivered (held in the network, or after a row lock the INSERT waited
+   * for). This rests on one assumption: the server's wall clock does not step back by more than the
+   * margin between two statements on a connection (5 s at most apart, CLOCK_SAMPLE_MAX_AGE_MS;
+   * slewing is covered by the margin). Otherwise the exposure is the one of the two-round-trip path:
+   * a COMMIT the server received before the deadline may finish after it (Session.commit).
+   *
+   * A connection without a usable sample (new, unless the schema check of `migrate` ran on it and
+   * read the clock; idle for more than 5 s; or whose sample's round trip took longer than the
+   * margin) takes two round trips, BEGIN with a clock reading and the INSERT in
+   * one write, then COMMIT once they answered, which also samples its clock.
+   *
+   * A duplicate: the one-round-trip transaction committed nothing; the existing row is read in a
+   * second round trip. The one message is also the liveness check: a connection that does not answer
+   * it within connect_timeout_ms (or that the server closed, FATAL) is replaced and the INSERT sent
+   * again on another one. The first write may have committed (only its answer was lost), so a row
+   * found with this call's own primary key is this call's insert (duplicate: false). An INSERT that
+   * waits for a row lock longer than connect_timeout_ms (2 s; the deadline is 4 s) is taken for a
+   * silent connection in the same way (as on MySQL): the second try waits for the same lock, and the
+   * guard keeps either from committing after the deadline. A connection that fails otherwise before
+   * the answer (reset) is not retried: the outcome is unknown, as for a failed COMMIT
+   * (StoreUnavailable).
+   */
   async insertOnce<R>(table: Table<R>, row: R, options: InsertOnceOptions<R> = {}): Promise<{ row: R; duplicate: boolean }> {
-    const { signal, conflictKey } = options;
-    const { pipeline } = this.driver;
+    const { signal, conflictKey, deadline } = options;
+    const { pipeline, settings } = this.driver;
     if (pipeline === undefined) return this.transaction((tx) => tx.insertOnce(table, row, conflictKey), { signal });
     const plan = insertOncePlan(this.driver.dialect, table, conflictKey);
     const values = row as Record<string, unknown>;
     const statement = plan.query(values); // a value that does not fit its column fails here, before any I/O
+    const margin = settings.guardMarginMs;
+    const guarded = deadline !== undefined && margin > 0 && pipeline.commit !== undefined;
+    /** A write with COMMIT was sent on a connection that was then given up: it may have committed. */
+    let maybeCommitted = false;
     for (let attempt = 1; ; attempt++) {
       signal?.throwIfAborted();
       let inserting: Promise<Result> | undefined;
+      let committing: Promise<{ result: Result; serverNow: number }> | undefined;
       // The transaction's start is the first statement, as in `transaction`: a connection that died
-      // or went silent in the pool is found out by it and replaced (the INSERT sent on it cannot commit).
+      // or went silent in the pool is found out by it and replaced.
       const session = await this.connect(signal, (s) => {
+        signal?.throwIfAborted(); // before anything is written
+        if (committing !== undefined) maybeCommitted = true; // the previous connection was given up
+        inserting = committing = undefined;
+        const now = performance.now();
+        const clock = guarded ? this.clocks.get(s.conn as object) : undefined;
         let begun: Promise<unknown> = Promise.resolve();
-        inserting = s.call((conn) => {
-          const sent = pipeline.send(conn, statement);
-          begun = sent.begun;
-          return sent.done;
-        });
-        inserting.catch(() => {});
+        if (clock !== undefined && now - clock.at <= CLOCK_SAMPLE_MAX_AGE_MS && clock.roundTripMs <= margin && deadline! - now > margin) {
+          const limit = deadline! + clock.offset - margin;
+          const batch = pipeline.commit!(s.conn, statement, limit);
+          if (batch !== undefined) {
+            begun = batch.begun;
+            committing = s.call(() => batch.done).then((done) => {
+              this.sampled(s.conn, now, done.serverNow);
+              return done;
+            });
+            committing.catch(() => {});
+            return s.call(() => begun).then(() => {});
+          }
+        }
+        {
+          const sent = s.call((conn) => {
+            const batch = pipeline.send(conn, statement, guarded);
+            begun = batch.begun;
+            batch.serverNow?.then((serverNow) => this.sampled(conn, now, serverNow), () => {});
+            return batch.done;
+          });
+          inserting = sent;
+          inserting.catch(() => {});
+        }
         return s.call(() => begun).then(() => {});
       });
       try {
+        if (committing !== undefined) {
+          const { result } = await committing;
+          const inserted = plan.inserted(values, result);
+          // A duplicate: the transaction committed nothing; the row it conflicted with, read now.
+          const found = inserted !== undefined ? { row: inserted as R, duplicate: false } : this.own(table, plan, values, maybeCommitted, await this.tx(session).existing(table, plan, row));
+          session.release();
+          return found;
+        }
         const inserted = plan.inserted(values, await inserting!);
         // A duplicate (rare): the row it conflicted with, in the same transaction.
-        const result = inserted !== undefined ? { row: inserted as R, duplicate: false } : await (this.tx(session) as SqlTx).existing(table, plan, row);
+        const result = inserted !== undefined ? { row: inserted as R, duplicate: false } : this.own(table, plan, values, maybeCommitted, await this.tx(session).existing(table, plan, row));
         await session.commit();
         return result;
       } catch (error) {
@@ -284,6 +411,27 @@ export class PooledStore<C> implements Store {
     }
   }
 
+  /** Per connection: the latest clock sample (see insertOnce). */
+  private readonly clocks = new WeakMap<object, ClockSample>();
+
+  private sampled(conn: C, sentAt: number, serverNow: number): void {
+    const at = performance.now();
+    if (Number.isFinite(serverNow)) this.clocks.set(conn as object, { offset: serverNow - at, at, roundTripMs: at - sentAt });
+  }
+
+  /**
+   * A duplicate found after an earlier write of this call may have committed (its connection was given
+   * up before it answered): when the row carries this call's own primary key, that write committed it.
+   * (Only for a primary key outside the conflict key; otherwise it cannot be told apart: duplicate.)
+   */
+  private own<R>(table: Table<R>, plan: InsertOncePlan, values: Record<string, unknown>, maybeCommitted: boolean, found: { row: R; duplicate: boolean }): { row: R; duplicate: boolean } {
+    if (!maybeCommitted) return found;
+    const pk = table.primaryKey as readonly string[];
+    if (pk.every((f) => plan.key.includes(f))) return found;
+    const stored = found.row as Record<string, unknown>;
+    return pk.every((f) => String(stored[f]) === String(values[f])) ? { row: found.row, duplicate: false } : found;
+  }
+
   async migrate(tables: readonly Table<any>[]): Promise<void> {
     const { driver } = this;
     const host: MigrationHost = {
@@ -293,7 +441,15 @@ export class PooledStore<C> implements Store {
         try {
           const session = await this.connect(undefined, async (s) => {
             if (driver.autocommit) await s.call((conn) => driver.autocommit!(conn));
-            result = await s.run(query);
+            if (driver.runWithClock !== undefined && driver.settings.guardMarginMs > 0 && query.params.length === 0) {
+              // A cold start's first callback then commits in one round trip on this connection too.
+              const sentAt = performance.now();
+              const read = await s.call((conn) => driver.runWithClock!(conn, query));
+              this.sampled(s.conn, sentAt, read.serverNow);
+              result = read.result;
+            } else {
+              result = await s.run(query);
+            }
           });
           session.release();
         } catch (error) {

@@ -119,6 +119,14 @@ export interface InsertOnceOptions<R> {
   conflictKey?: readonly (keyof R & string)[];
   /** As for `transaction`: when aborted, nothing is committed (and the reply is the abort reason). */
   signal?: AbortSignal;
+  /**
+   * When `signal` aborts, in `performance.now()` milliseconds (monotonic; a job has it as
+   * `context.deadline`). With it, PostgreSQL commits in one round trip: BEGIN, the INSERT, a guard
+   * that fails once the server's clock has passed this moment (less a margin), and COMMIT, in one
+   * write; the guard keeps "nothing commits after the deadline" (see postgres.ts). Without it, or
+   * when the connection has no recent clock sample, two round trips as before.
+   */
+  deadline?: number;
 }
 
 export interface Store {
@@ -136,9 +144,10 @@ export interface Store {
   /**
    * `Tx.insertOnce` as a transaction of its own, with the same guarantees (committed when it
    * resolves; of concurrent calls with one key exactly one inserts; nothing committed when the signal
-   * aborts first), in as few round trips as the backend allows: the INSERT starts the transaction
-   * (PostgreSQL: BEGIN and the INSERT go out in one write; MySQL: the session runs with autocommit
-   * off), then COMMIT: two round trips instead of three.
+   * aborts first), in as few round trips as the backend allows. PostgreSQL with `deadline`: one
+   * (BEGIN, the INSERT, a deadline guard and COMMIT in one write; a duplicate reads the existing row
+   * in a second). Otherwise the INSERT starts the transaction (PostgreSQL: BEGIN and the INSERT go out
+   * in one write; MySQL: the session runs with autocommit off), then COMMIT: two round trips.
    */
   insertOnce<R>(table: Table<R>, row: R, options?: InsertOnceOptions<R>): Promise<{ row: R; duplicate: boolean }>;
   close(): Promise<void>;

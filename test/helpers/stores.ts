@@ -178,9 +178,13 @@ export interface Proxy {
   /**
    * Arms a fault on the first client→server chunk that contains `marker` (e.g. "COMMIT"): `hold` keeps
    * that chunk and everything after it on that connection until `resume()`; `silence` drops them for
-   * good; `reset` resets both sides without forwarding the chunk. Resolves when the fault fires.
+   * good; `reset` resets both sides without forwarding the chunk; `mute` forwards the chunk, then drops
+   * everything after it in both directions (the write arrives, its answer is lost). Resolves when the
+   * fault fires.
    */
-  trip(marker: string, fault: 'hold' | 'silence' | 'reset'): Promise<void>;
+  trip(marker: string, fault: 'hold' | 'silence' | 'reset' | 'mute'): Promise<void>;
+  /** Chunks received from clients so far, whatever became of them (each write of a client usually arrives as one). */
+  readonly chunks: number;
 }
 
 type LinkMode = 'forward' | 'hold' | 'silent';
@@ -198,7 +202,8 @@ export async function startProxy(url: string): Promise<Proxy> {
   const targetPort = Number(target.port || (url.startsWith('mysql') ? 3306 : 5432));
   const links = new Set<Link>();
   let hanging = false;
-  let tripwire: { marker: Buffer; fault: 'hold' | 'silence' | 'reset'; fired(): void } | undefined;
+  let tripwire: { marker: Buffer; fault: 'hold' | 'silence' | 'reset' | 'mute'; fired(): void } | undefined;
+  let chunks = 0;
 
   /** Forwards data, or a side's end (null), according to the link's mode. */
   const deliver = (link: Link, to: Socket, data: Buffer | null): void => {
@@ -215,6 +220,7 @@ export async function startProxy(url: string): Promise<Proxy> {
     const link: Link = { client, upstream, mode: hanging ? 'hold' : 'forward', held: [] };
     links.add(link);
     client.on('data', (data: Buffer) => {
+      chunks += 1;
       if (tripwire && link.mode === 'forward' && data.includes(tripwire.marker)) {
         const { fault, fired } = tripwire;
         tripwire = undefined;
@@ -222,6 +228,11 @@ export async function startProxy(url: string): Promise<Proxy> {
         if (fault === 'reset') {
           client.resetAndDestroy();
           upstream.resetAndDestroy();
+          return;
+        }
+        if (fault === 'mute') {
+          deliver(link, upstream, data);
+          link.mode = 'silent';
           return;
         }
         link.mode = fault === 'hold' ? 'hold' : 'silent';
@@ -258,6 +269,9 @@ export async function startProxy(url: string): Promise<Proxy> {
     port,
     get connections() {
       return links.size;
+    },
+    get chunks() {
+      return chunks;
     },
     silenceExisting: () => links.forEach((link) => (link.mode = 'silent')),
     close: () => {
