@@ -416,6 +416,7 @@ export class PooledStore<C> implements Store {
 
   private sampled(conn: C, sentAt: number, serverNow: number): void {
     const at = performance.now();
+    // Not a number: no reading (a duplicate's guard did not run) or one the driver refused (postgres.ts CLOCK).
     if (Number.isFinite(serverNow)) this.clocks.set(conn as object, { offset: serverNow - at, at, roundTripMs: at - sentAt });
   }
 

@@ -65,8 +65,14 @@ const REASONS: Record<string, string> = {
   '57P03': 'the server is starting up or shutting down',
 };
 
-/** The server's clock, epoch milliseconds. */
-const CLOCK = 'SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now';
+/**
+ * The server's clock, epoch milliseconds; NaN (no sample, so never the one-message path, whose values
+ * are literals) unless the session's client_encoding is UTF8. pg's startup message always asks for
+ * UTF8, and that wins over `options=-c client_encoding=…` and role defaults (tested); this keeps the
+ * literals' safety from resting on that alone: in a client encoding such as GBK or SJIS, a byte of a
+ * multi-byte character can be read as a backslash.
+ */
+const CLOCK = "SELECT CASE WHEN current_setting('client_encoding') = 'UTF8' THEN (extract(epoch FROM clock_timestamp()) * 1000)::float8 ELSE 'NaN'::float8 END AS now";
 
 /**
  * GUARD: the deadline guard of the one-round-trip `insertOnce` (see pooled.ts), added to the INSERT's

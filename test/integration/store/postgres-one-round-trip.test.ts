@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
+import fc from 'fast-check';
 import { isCallbackError } from '../../../shared/protocol/errors.js';
 import { openStore } from '../../../shared/store/index.js';
 import type { Store } from '../../../shared/store/types.js';
@@ -186,4 +187,38 @@ test('PostgreSQL insertOnce in one round trip: values written as literals read b
   const empty = item({ title: '', body: null, data: [] as unknown as null });
   assert.equal(await writes(proxy, () => store.insertOnce(table, empty, { deadline: far() })), 1);
   assert.deepEqual(await store.transaction((tx) => tx.get(table, { id: empty.id })), empty);
+});
+
+test('PostgreSQL insertOnce in one round trip: any text without NUL reads back exactly as written (property, against the injection the literals could allow)', async (t) => {
+  if (!(await requireServer(t, POSTGRES))) return;
+  const { store, proxy, table } = await setup(t);
+  await store.insertOnce(table, item(), { deadline: far() }); // samples the clock
+  // Full code points (no lone surrogates: UTF-8 cannot carry them either way), weighted towards the
+  // characters a literal must get right.
+  const tricky = fc.constantFrom("'", '\\', '$', '1', ';', '"', '\n', 'E', '-', '/*', 'é', '😀');
+  const text = fc.array(fc.oneof(tricky, fc.string({ unit: 'binary', maxLength: 4 })), { maxLength: 24 }).map((parts) => parts.join('').replaceAll('\0', ''));
+  let oneWrite = 0;
+  await fc.assert(
+    fc.asyncProperty(text, text, async (title, body) => {
+      const row = item({ title, body });
+      const chunks = await writes(proxy, () => store.insertOnce(table, row, { deadline: far() }));
+      if (chunks === 1) oneWrite += 1;
+      assert.deepEqual(await store.transaction((tx) => tx.get(table, { id: row.id })), row);
+    }),
+    { numRuns: 150 },
+  );
+  assert.ok(oneWrite >= 140, `the one-message path was taken (${oneWrite} of 150)`);
+});
+
+test('PostgreSQL: a URL asking for another client_encoding still gets UTF8 (the premise of the literals), and the one-message path round-trips', async (t) => {
+  if (!(await requireServer(t, POSTGRES))) return;
+  for (const params of [{ client_encoding: 'LATIN1' }, { options: '-c client_encoding=SJIS' }]) {
+    const { store, proxy, table } = await setup(t, params);
+    await store.insertOnce(table, item(), { deadline: far() });
+    const row = item({ title: "表\\' OR 1=1 --", body: 'ソ\\' });
+    assert.equal(await writes(proxy, () => store.insertOnce(table, row, { deadline: far() })), 1, JSON.stringify(params));
+    assert.deepEqual(await store.transaction((tx) => tx.get(table, { id: row.id })), row);
+  }
+  const encoding = await rawQuery(withParams(POSTGRES.url, { options: '-c client_encoding=SJIS' }), "SELECT current_setting('client_encoding') AS e");
+  assert.equal(encoding[0]?.e, 'UTF8');
 });
