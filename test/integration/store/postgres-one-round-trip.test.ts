@@ -212,7 +212,8 @@ test('PostgreSQL insertOnce in one round trip: any text without NUL reads back e
 
 test('PostgreSQL: a URL asking for another client_encoding still gets UTF8 (the premise of the literals), and the one-message path round-trips', async (t) => {
   if (!(await requireServer(t, POSTGRES))) return;
-  for (const params of [{ client_encoding: 'LATIN1' }, { options: '-c client_encoding=SJIS' }]) {
+  const asks: Record<string, string>[] = [{ client_encoding: 'LATIN1' }, { options: '-c client_encoding=SJIS' }];
+  for (const params of asks) {
     const { store, proxy, table } = await setup(t, params);
     await store.insertOnce(table, item(), { deadline: far() });
     const row = item({ title: "表\\' OR 1=1 --", body: 'ソ\\' });
