@@ -108,6 +108,8 @@ const postgres: Driver = {
   dropDatabase: async (name) => void (await rawQuery(POSTGRES_URL, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)),
   rawPool(database, size) {
     const pool = new pg.Pool({ connectionString: this.databaseUrl(database), max: size });
+    // An idle connection killed when the run's database is dropped (WITH (FORCE)) must not end the run.
+    pool.on('error', () => {});
     const sql = minimalStatement(postgresDialect);
     return {
       insert: async (q) => void (await pool.query(q.sql, q.params as unknown[])),
