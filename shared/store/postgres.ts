@@ -96,19 +96,33 @@ function literal(value: unknown): string | undefined {
   if (typeof value === 'boolean') return value ? 'TRUE' : 'FALSE';
   if (typeof value === 'number') return Number.isFinite(value) ? `'${value}'` : undefined;
   if (typeof value !== 'string' || value.includes('\0')) return undefined;
-  return `E'${value.replace(/[\\']/g, (c) => c + c)}'`;
+  return value.includes("'") || value.includes('\\') ? `E'${value.replace(/[\\']/g, (c) => c + c)}'` : `E'${value}'`;
 }
 
 /** The statement with its `$n` placeholders replaced by literals; undefined if a value cannot be one. */
 function inline(statement: Query): string | undefined {
-  const literals: string[] = [];
-  for (const param of statement.params) {
-    const text = literal(param);
+  const { texts, order } = placeholders(statement.sql);
+  const { params } = statement;
+  let sql = texts[0]!;
+  for (let i = 0; i < order.length; i++) {
+    const text = literal(params[order[i]!]);
     if (text === undefined) return undefined;
-    literals.push(text);
+    sql += text + texts[i + 1]!;
   }
-  // Placeholders are the only `$` in the text: identifiers come from validated table definitions.
-  return statement.sql.replace(/\$(\d+)/g, (_, n: string) => literals[Number(n) - 1]!);
+  return sql;
+}
+
+/** A statement's text split at its `$n` placeholders (0-based parameter indexes), once per text. */
+const splits = new Map<string, { texts: string[]; order: number[] }>();
+function placeholders(sql: string): { texts: string[]; order: number[] } {
+  let split = splits.get(sql);
+  if (split === undefined) {
+    // Placeholders are the only `$` in the text: identifiers come from validated table definitions.
+    const parts = sql.split(/\$(\d+)/);
+    split = { texts: parts.filter((_, i) => i % 2 === 0), order: parts.filter((_, i) => i % 2 === 1).map((n) => Number(n) - 1) };
+    if (splits.size < 256) splits.set(sql, split); // statement texts are built once per table
+  }
+  return split;
 }
 
 /** The RETURNING column of the guard's clock reading. */
