@@ -24,6 +24,7 @@ import type { Store } from '../shared/store/types.js';
 import { MYSQL_URL, POSTGRES_URL, rawQuery, reachable } from '../test/helpers/stores.js';
 import { OSS_SHAPED_KEY_URL, ossShapedResolver, signedUploads } from './lib/callbacks.js';
 import { type BenchOptions, type BenchResult, log, type Target, WITHOUT_OSS } from './lib/common.js';
+import { startLatencyProxy } from './lib/latency.js';
 import { minimalParams, minimalStatement } from './lib/minimal.js';
 import { profileInProcess, summarizeProfile } from './lib/profile.js';
 import { fmt, median, table } from './lib/stats.js';
@@ -92,7 +93,7 @@ interface Driver {
   createDatabase(name: string): Promise<void>;
   dropDatabase(name: string): Promise<void>;
   /** A raw pool of `size` connections: the INSERT alone, and the minimal correct handler (bench/lib/minimal.ts). */
-  rawPool(database: string, size: number): { insert(q: Query): Promise<void>; minimal(request: CallbackRequest): Promise<void>; count(): Promise<number>; end(): Promise<void> };
+  rawPool(database: string, size: number, url?: string): { insert(q: Query): Promise<void>; minimal(request: CallbackRequest): Promise<void>; count(): Promise<number>; end(): Promise<void> };
 }
 
 const postgres: Driver = {
@@ -106,8 +107,8 @@ const postgres: Driver = {
   },
   createDatabase: async (name) => void (await rawQuery(POSTGRES_URL, `CREATE DATABASE ${name}`)),
   dropDatabase: async (name) => void (await rawQuery(POSTGRES_URL, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)),
-  rawPool(database, size) {
-    const pool = new pg.Pool({ connectionString: this.databaseUrl(database), max: size });
+  rawPool(database, size, url) {
+    const pool = new pg.Pool({ connectionString: url ?? this.databaseUrl(database), max: size });
     // An idle connection killed when the run's database is dropped (WITH (FORCE)) must not end the run.
     pool.on('error', () => {});
     const sql = minimalStatement(postgresDialect);
@@ -256,9 +257,84 @@ async function benchStore(driver: Driver, options: BenchOptions): Promise<Target
   return targets;
 }
 
+/** The delay each way of `benchDistance`: the database one network hop away. */
+const HOP_MS = 1;
+
+/**
+ * Target 1 with the database a network hop away (PostgreSQL, through a loopback proxy delaying each
+ * direction by HOP_MS): on loopback a round trip costs tens of microseconds and the CPU of two
+ * shared cores decides; here the round trips do. Three sides through the same proxy, alternating:
+ * the minimal handler (one autocommit INSERT), the pipeline (one message once sampled), and the
+ * pipeline with the one-message commit off (`guard_margin_ms=0`: BEGIN with the INSERT, then COMMIT).
+ */
+async function benchDistance(options: BenchOptions): Promise<Target[]> {
+  const label = `PostgreSQL ${HOP_MS} ms away (each way), concurrency 4: pipeline ≥ ${TARGET_RATIO * 100}% of a minimal correct handler`;
+  if (!(await reachable(postgres.adminUrl))) return [{ label, measured: 'not reachable', met: undefined }];
+  const concurrency = 4;
+  const rounds = options.quick ? 3 : 5;
+  const perRun = options.quick ? 150 : 300;
+  const database = `oss_cb_bench_${randomBytes(4).toString('hex')}`;
+  await postgres.createDatabase(database);
+  const proxy = await startLatencyProxy(postgres.databaseUrl(database), HOP_MS);
+  try {
+    const runtimeOf = (extra: string) => createRuntime(config(`${proxy.url}?pool_max=${concurrency}${extra}`), { keys: ossShapedResolver(), log: () => {} });
+    const oneMessage = runtimeOf('');
+    const twoTrips = runtimeOf('&guard_margin_ms=0');
+    const raw = postgres.rawPool(database, concurrency, proxy.url);
+    const pipelineSide = (runtime: Runtime, requests: CallbackRequest[]) => async (i: number) => {
+      const request = requests[i]!;
+      request.receivedAt = Date.now();
+      const response = await handleCallback(recordUpload, request, runtime);
+      if (response.status !== 200) throw new Error(`callback answered ${response.status}: ${response.body}`);
+    };
+    const total = perRun * rounds;
+    const requests = { minimal: signedUploads(total + 50, OSS_SHAPED_KEY_URL), one: signedUploads(total + 50, OSS_SHAPED_KEY_URL), two: signedUploads(total + 50, OSS_SHAPED_KEY_URL) };
+    // Warm-up (migration, connections, clock samples, JIT), 50 each.
+    await drive(50, concurrency, pipelineSide(oneMessage, requests.one.slice(total)));
+    await drive(50, concurrency, pipelineSide(twoTrips, requests.two.slice(total)));
+    await drive(50, concurrency, (i) => raw.minimal(requests.minimal[total + i]!));
+    const result = { minimal: [] as number[], one: [] as number[], two: [] as number[] };
+    const sides = {
+      minimal: (offset: number) => drive(perRun, concurrency, (i) => {
+        const request = requests.minimal[offset + i]!;
+        request.receivedAt = Date.now();
+        return raw.minimal(request);
+      }),
+      one: (offset: number) => drive(perRun, concurrency, (i) => pipelineSide(oneMessage, requests.one)(offset + i)),
+      two: (offset: number) => drive(perRun, concurrency, (i) => pipelineSide(twoTrips, requests.two)(offset + i)),
+    };
+    const order = ['minimal', 'one', 'two'] as const;
+    for (let round = 0; round < rounds; round++) {
+      for (let k = 0; k < order.length; k++) {
+        const side = order[(round + k) % order.length]!;
+        result[side].push(await sides[side](round * perRun));
+      }
+    }
+    await raw.end();
+    const ratio = (side: 'one' | 'two') => median(result[side].map((x, i) => x / result.minimal[i]!));
+    log(`  PostgreSQL through a loopback proxy delaying each direction by ${HOP_MS} ms, concurrency ${concurrency}, ${rounds} rounds × ${perRun}:`);
+    log(
+      table(
+        ['side', 'ops/s (median)', 'rounds', 'vs minimal handler (per-round median)'],
+        [
+          ['minimal correct handler (one autocommit INSERT)', fmt(median(result.minimal), 0), result.minimal.map((x) => fmt(x, 0)).join(' '), '1.00×'],
+          ['pipeline: one message (BEGIN, guarded INSERT, COMMIT)', fmt(median(result.one), 0), result.one.map((x) => fmt(x, 0)).join(' '), `${fmt(ratio('one'))}×`],
+          ['pipeline, guard_margin_ms=0: two round trips', fmt(median(result.two), 0), result.two.map((x) => fmt(x, 0)).join(' '), `${fmt(ratio('two'))}×`],
+        ],
+      ).replace(/^/gm, '    '),
+    );
+    return [{ label, measured: `${fmt(ratio('one') * 100, 0)}% (${fmt(median(result.one), 0)} vs ${fmt(median(result.minimal), 0)} ops/s; two round trips: ${fmt(ratio('two') * 100, 0)}%)`, met: ratio('one') >= TARGET_RATIO }];
+  } finally {
+    await closeStores();
+    proxy.close();
+    await postgres.dropDatabase(database).catch((error: unknown) => log(`  (could not drop ${database}: ${(error as Error).message})`));
+  }
+}
+
 export async function run(options: BenchOptions): Promise<BenchResult> {
   log('datastores: pipeline in-process (record-upload, distinct uploads) vs the raw driver, same INSERT, same concurrency and pool size');
   const targets: Target[] = [];
   for (const driver of [postgres, mysqlDriver]) targets.push(...(await benchStore(driver, options)));
+  targets.push(...(await benchDistance(options)));
   return { name: 'datastores', targets };
 }
