@@ -128,6 +128,7 @@ function placeholders(sql: string): { texts: string[]; order: number[] } {
 /** The RETURNING column of the guard's clock reading. */
 const NOW_COLUMN = 'oss_callback_now';
 
+/** The client's socket (pg keeps it on its connection): corked around a write, reset on destroy. */
 const streamOf = (client: PoolClient): { cork?(): void; uncork?(): void } | undefined =>
   (client as unknown as { connection?: { stream?: { cork?(): void; uncork?(): void } } }).connection?.stream;
 
@@ -262,7 +263,7 @@ export async function openPostgres(url: string): Promise<Store> {
     },
     release: (client) => client.release(),
     destroy(client) {
-      resetSocket((client as unknown as { connection?: { stream?: unknown } }).connection?.stream);
+      resetSocket(streamOf(client));
       client.release(true);
     },
     async withMigrationLock(run, fn) {
